@@ -191,14 +191,20 @@ class WebhookEvent:
 
 @dataclass
 class DeliveryRequest:
-    """The order as it should be created in a backend: SKUs and ship method already mapped."""
+    """The order as it should be created in a backend: SKUs and ship method already mapped.
+
+    ``options`` is the route's backend options: an instance of the backend's
+    ``route_options_model`` (per-source settings such as Holded's document type), or None.
+    ``source_connection`` names the source, for backends that keep per-store data apart.
+    """
 
     order: Order
     cust_ref: str
     cust_po_no: str
     carrier: str = ""
     service: str = ""
-    options: Mapping[str, Any] = field(default_factory=dict)
+    options: Any = None
+    source_connection: str = ""
 
 
 @dataclass
@@ -315,6 +321,16 @@ class SourceConnector(Connector):
 class BackendConnector(Connector):
     role = Role.BACKEND
     settings_model: ClassVar[type[Settings]] = BackendSettings
+    # Per-route options (set on each source -> this backend route), e.g. a document type.
+    route_options_model: ClassVar[type[Settings]] = Settings
+
+    def requires_payment(self, request: DeliveryRequest) -> bool:
+        """True when this order may only be created once the source reports it paid.
+
+        The engine then holds the delivery (timeline: "waiting for payment") until a later
+        download shows the order paid.
+        """
+        return False
 
     async def find_order(self, request: DeliveryRequest) -> str | None:
         """Look the order up by our reference; its backend id, or None when it is not there."""
