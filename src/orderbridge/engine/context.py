@@ -1,0 +1,85 @@
+"""What a job run works with, and helpers every job shares."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, TypeVar
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from orderbridge.connectors.errors import AuthError, ConfigError
+from orderbridge.domain.models import utcnow
+from orderbridge.engine.hub import ConnectionRow, Hub
+from orderbridge.ledger import schema as t
+
+log = logging.getLogger("orderbridge.engine")
+
+T = TypeVar("T")
+
+
+class JobAborted(Exception):
+    """An auth or config problem makes the rest of this run pointless; the runner alerts."""
+
+    def __init__(self, cause: AuthError | ConfigError) -> None:
+        super().__init__(str(cause))
+        self.cause = cause
+
+
+@dataclass
+class JobContext:
+    hub: Hub
+    row: ConnectionRow
+    job: str
+    started: datetime = field(default_factory=utcnow)
+    processed: int = 0
+    notes: list[str] = field(default_factory=list)
+    abort: AuthError | ConfigError | None = None
+
+    def tx(self) -> Any:
+        return self.hub.db.begin()
+
+    def count(self, n: int = 1) -> None:
+        self.processed += n
+
+    async def each(self, items: Iterable[T], fn: Callable[[T], Awaitable[None]]) -> None:
+        """Run fn over items with the configured concurrency; an auth/config error stops the rest."""
+        sem = asyncio.Semaphore(self.hub.runner.concurrency)
+
+        async def one(item: T) -> None:
+            if self.abort:
+                return
+            async with sem:
+                if self.abort:
+                    return
+                try:
+                    await fn(item)
+                except (AuthError, ConfigError) as exc:
+                    self.abort = exc
+
+        await asyncio.gather(*(one(i) for i in items))
+        if self.abort:
+            raise JobAborted(self.abort)
+
+
+def read_cursor(conn: Connection, connection_id: int, job: str) -> datetime | None:
+    return conn.execute(
+        sa.select(t.cursors.c.value).where(t.cursors.c.connection_id == connection_id, t.cursors.c.job == job)
+    ).scalar()
+
+
+def write_cursor(conn: Connection, connection_id: int, job: str, value: datetime) -> None:
+    c = t.cursors
+    updated = conn.execute(
+        c.update().where(c.c.connection_id == connection_id, c.c.job == job).values(value=value, updated_at=utcnow())
+    )
+    if not updated.rowcount:
+        conn.execute(c.insert().values(connection_id=connection_id, job=job, value=value, updated_at=utcnow()))
+
+
+def window_start(cursor: datetime | None, overlap_seconds: float) -> datetime | None:
+    return cursor - timedelta(seconds=overlap_seconds) if cursor else None

@@ -1,0 +1,202 @@
+"""Source workflow steps (e.g. Houzz Process, Charge) and order delivery to the backend."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import sqlalchemy as sa
+from pydantic import ValidationError
+
+from orderbridge.connectors.errors import AuthError, ConfigError, DataError
+from orderbridge.domain.models import utcnow
+from orderbridge.domain.validation import describe_validation_error
+from orderbridge.engine import steps
+from orderbridge.engine.context import JobContext
+from orderbridge.engine.orders import clear_error, recompute_status, set_error
+from orderbridge.engine.rules import delivery_request, stored_order
+from orderbridge.engine.timeline import alert, event
+from orderbridge.ledger import schema as t
+
+log = logging.getLogger("orderbridge.engine.delivery")
+
+BATCH = 500
+
+
+def _transient(ctx: JobContext, table: sa.Table, row: Any, exc: Exception, what: str) -> None:
+    with ctx.tx() as conn:
+        fresh = conn.execute(sa.select(table).where(table.c.id == row.id)).one()
+        parked = steps.fail_transient(conn, table, fresh, exc, ctx.hub.runner)
+        event(conn, row.order_id, "retry" if not parked else "parked",
+              f"{what} failed ({exc}); " + ("gave up retrying: parked" if parked else "will retry"))
+        if parked:
+            alert(conn, kind="parked", key=f"parked:{table.name}:{row.id}", connection_id=ctx.row.id,
+                  order_id=row.order_id, message=f"{what} kept failing and was parked: {exc}",
+                  fix="check the connection, then retry the order")
+
+
+def _hold_for_config(ctx: JobContext, table: sa.Table, row_id: int, exc: AuthError | ConfigError) -> None:
+    """Auth/config problems are the connection's, not the order's: put the step back."""
+    from datetime import timedelta
+
+    with ctx.tx() as conn:
+        conn.execute(table.update().where(table.c.id == row_id).values(
+            state=steps.PENDING, last_error=str(exc), next_attempt_at=utcnow() + timedelta(seconds=60)))
+
+
+# ------------------------------------------------------------------------------ workflow
+
+
+async def workflow(ctx: JobContext) -> None:
+    src = ctx.hub.source(ctx.row)
+    w, o = t.workflow_steps, t.orders
+    earlier = sa.alias(w)
+    blocked_by_earlier = sa.exists().where(
+        earlier.c.order_id == w.c.order_id, earlier.c.seq < w.c.seq, earlier.c.state != steps.DONE)
+    with ctx.tx() as conn:
+        rows = conn.execute(
+            sa.select(w.c.id, w.c.order_id, w.c.name, w.c.label, w.c.attempts)
+            .join(o, o.c.id == w.c.order_id)
+            .where(o.c.connection_id == ctx.row.id, steps.due_clause(w, utcnow()), ~blocked_by_earlier,
+                   o.c.sending_canceled.is_(False))
+            .order_by(w.c.id).limit(BATCH)
+        ).all()
+
+    async def run(row: Any) -> None:
+        with ctx.tx() as conn:
+            if not steps.claim(conn, w, row.id):
+                return
+            order_row = conn.execute(sa.select(o).where(o.c.id == row.order_id)).one()
+        try:
+            note = await src.run_workflow_step(row.name, stored_order(order_row))
+        except DataError as exc:
+            with ctx.tx() as conn:
+                steps.fail_data(conn, w, row.id, exc.message)
+                set_error(conn, row.order_id, exc.code, f"{row.label}: {exc.message}", exc.fix)
+            return
+        except (AuthError, ConfigError) as exc:
+            _hold_for_config(ctx, w, row.id, exc)
+            raise
+        except Exception as exc:
+            _transient(ctx, w, row, exc, row.label)
+            return
+        with ctx.tx() as conn:
+            steps.succeed(conn, w, row.id)
+            event(conn, row.order_id, "workflow", f"{row.label}: done" + (f" ({note})" if note else ""))
+            _release_delivery_if_ready(conn, row.order_id)
+            recompute_status(conn, row.order_id)
+        ctx.count()
+
+    await ctx.each(rows, run)
+
+
+def _release_delivery_if_ready(conn: Any, order_id: int) -> None:
+    w = t.workflow_steps
+    pending_block = conn.execute(sa.select(w.c.id).where(
+        w.c.order_id == order_id, w.c.blocks_delivery.is_(True), w.c.state != steps.DONE)).first()
+    if pending_block is None:
+        conn.execute(t.deliveries.update().where(
+            t.deliveries.c.order_id == order_id, t.deliveries.c.state == steps.WAITING,
+            t.deliveries.c.last_error == "waiting for source workflow",
+        ).values(state=steps.PENDING, last_error=""))
+
+
+# ------------------------------------------------------------------------------ delivery
+
+
+async def deliver(ctx: JobContext) -> None:
+    """Create due orders in this backend, exactly once."""
+    backend = ctx.hub.backend(ctx.row)
+    d, o = t.deliveries, t.orders
+    with ctx.tx() as conn:
+        # We hold this backend's deliver lease, so an in_flight row here is a dead run's: its
+        # next attempt looks the order up before creating anything.
+        released = steps.release(conn, d, d.c.backend_id == ctx.row.id)
+        if released:
+            ctx.notes.append(f"{released} interrupted deliveries resumed")
+        routes = {r.source_id: r for r in ctx.hub.routes_to_backend(conn, ctx.row.id)}
+        sources = {sid: ctx.hub.connection(conn, sid) for sid in routes}
+    while True:
+        with ctx.tx() as conn:
+            rows = conn.execute(
+                sa.select(d.c.id, d.c.order_id, d.c.attempts, d.c.idempotency_key, o.c.connection_id,
+                          o.c.sending_canceled, o.c.on_hold, o.c.error_code)
+                .join(o, o.c.id == d.c.order_id)
+                .where(d.c.backend_id == ctx.row.id, steps.due_clause(d, utcnow()))
+                .order_by(d.c.id).limit(BATCH)
+            ).all()
+        if not rows:
+            return
+        before = ctx.processed
+        await ctx.each(rows, lambda row: _deliver_one(ctx, backend, routes, sources, row))
+        if ctx.processed == before:
+            return  # nothing moved (all failed or held): leave the rest for the next run
+
+
+async def _deliver_one(ctx: JobContext, backend: Any, routes: dict[int, Any], sources: dict[int, Any],
+                       row: Any) -> None:
+    d, o = t.deliveries, t.orders
+    if row.sending_canceled:
+        with ctx.tx() as conn:
+            conn.execute(d.update().where(d.c.id == row.id).values(state=steps.CANCELED))
+        return
+    if row.on_hold:
+        with ctx.tx() as conn:
+            conn.execute(d.update().where(d.c.id == row.id).values(state=steps.WAITING, last_error="on hold"))
+        return
+    route = routes.get(row.connection_id)
+    source = sources.get(row.connection_id)
+    if route is None or source is None:
+        return
+    with ctx.tx() as conn:
+        order_row = conn.execute(sa.select(o).where(o.c.id == row.order_id)).one()
+        try:
+            request = delivery_request(
+                conn, merchant_id=source.merchant_id, order_row=order_row, route_options=route.options,
+                backend_options=ctx.hub.route_options_for(backend, route), source_name=source.name,
+                backend_name=ctx.row.name)
+        except DataError as exc:
+            steps.fail_data(conn, d, row.id, exc.message)
+            set_error(conn, row.order_id, exc.code, exc.message, exc.fix)
+            return
+        except ValidationError as exc:
+            msg = describe_validation_error(exc, order_row.cust_po_no)
+            steps.fail_data(conn, d, row.id, msg)
+            set_error(conn, row.order_id, "invalid_order", msg, "correct the order at the source, then re-pull it")
+            return
+        if backend.requires_payment(request) and not order_row.paid:
+            conn.execute(d.update().where(d.c.id == row.id).values(
+                state=steps.WAITING, last_error="waiting for payment"))
+            event(conn, row.order_id, "waiting", "Waiting for payment before it is sent to " + ctx.row.name)
+            return
+        if not steps.claim(conn, d, row.id):  # the intent, committed before the call
+            return
+    try:
+        backend_id = None
+        if row.attempts > 0 and backend.capabilities.lookup_by_reference:
+            # An earlier attempt may have reached the backend: look before creating again.
+            backend_id = await backend.find_order(request)
+            how = "found at the backend after an interrupted attempt"
+        if backend_id is None:
+            backend_id = await backend.create_order(request, row.idempotency_key)
+            how = "created"
+    except DataError as exc:
+        with ctx.tx() as conn:
+            steps.fail_data(conn, d, row.id, exc.message)
+            set_error(conn, row.order_id, exc.code, exc.message, exc.fix)
+        return
+    except (AuthError, ConfigError) as exc:
+        _hold_for_config(ctx, d, row.id, exc)
+        raise
+    except Exception as exc:
+        if not isinstance(exc, ConnectionError | TimeoutError) and "Error" not in type(exc).__name__:
+            log.exception("unexpected failure delivering order %s", row.order_id)
+        _transient(ctx, d, row, exc, f"Delivery to {ctx.row.name}")
+        return
+    with ctx.tx() as conn:
+        steps.succeed(conn, d, row.id, backend_order_id=str(backend_id))
+        clear_error(conn, row.order_id)
+        event(conn, row.order_id, "delivered",
+              f"Order {how} in {ctx.row.name} as {request.cust_ref} (id {backend_id})")
+        recompute_status(conn, row.order_id)
+    ctx.count()

@@ -1,0 +1,140 @@
+"""The Hub: the ledger engine, the secret box, runner options and live connector instances."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from orderbridge.config import RunnerConfig
+from orderbridge.connectors.base import BackendConnector, Connector, SourceConnector
+from orderbridge.connectors.errors import ConfigError
+from orderbridge.connectors.http import RateBudget
+from orderbridge.connectors.registry import build_connector, connector_class
+from orderbridge.ledger import schema as t
+from orderbridge.ledger.secrets import SecretBox
+
+log = logging.getLogger("orderbridge.engine")
+
+
+@dataclass
+class ConnectionRow:
+    id: int
+    name: str
+    merchant_id: int
+    merchant: str
+    type: str
+    role: str
+    enabled: bool
+    settings: dict[str, Any]
+    base_url: str
+    test_mode: bool
+    schedule: dict[str, float]
+    credentials_enc: str
+    updated_at: Any
+
+
+@dataclass
+class RouteRow:
+    id: int
+    source_id: int
+    backend_id: int
+    options: dict[str, Any]
+    backend_options: dict[str, Any]
+    enabled: bool
+
+
+@dataclass
+class Hub:
+    db: Engine
+    runner: RunnerConfig = field(default_factory=RunnerConfig)
+    secrets: SecretBox | None = None
+    budget: RateBudget | None = None
+    http_timeout: float = 30.0
+    _live: dict[int, tuple[Any, Connector]] = field(default_factory=dict)
+
+    def box(self) -> SecretBox:
+        if self.secrets is None:
+            self.secrets = SecretBox()
+        return self.secrets
+
+    def begin(self) -> Any:
+        return self.db.begin()
+
+    # ------------------------------------------------------------------------ connections
+    def connection(self, conn: Connection, ident: int | str) -> ConnectionRow:
+        c, m = t.connections, t.merchants
+        q = sa.select(c, m.c.name.label("merchant")).join(m, m.c.id == c.c.merchant_id)
+        q = q.where(c.c.id == ident) if isinstance(ident, int) else q.where(c.c.name == ident)
+        row = conn.execute(q).mappings().first()
+        if row is None:
+            raise ConfigError(f"no connection named {ident!r}", fix="see `orderbridge connections list`")
+        return ConnectionRow(
+            id=row["id"], name=row["name"], merchant_id=row["merchant_id"], merchant=row["merchant"],
+            type=row["type"], role=row["role"], enabled=row["enabled"], settings=row["settings"] or {},
+            base_url=row["base_url"], test_mode=row["test_mode"], schedule=row["schedule"] or {},
+            credentials_enc=row["credentials_enc"], updated_at=row["updated_at"],
+        )
+
+    def connections(self, conn: Connection, *, enabled_only: bool = False) -> list[ConnectionRow]:
+        q = sa.select(t.connections.c.id).order_by(t.connections.c.id)
+        if enabled_only:
+            q = q.where(t.connections.c.enabled.is_(True))
+        return [self.connection(conn, int(i)) for i in conn.execute(q).scalars()]
+
+    def route_for_source(self, conn: Connection, source_id: int) -> RouteRow | None:
+        row = conn.execute(sa.select(t.routes).where(t.routes.c.source_id == source_id)).mappings().first()
+        return RouteRow(**{k: row[k] for k in RouteRow.__dataclass_fields__}) if row else None
+
+    def routes_to_backend(self, conn: Connection, backend_id: int) -> list[RouteRow]:
+        rows = conn.execute(sa.select(t.routes).where(t.routes.c.backend_id == backend_id)).mappings()
+        return [RouteRow(**{k: r[k] for k in RouteRow.__dataclass_fields__}) for r in rows]
+
+    def connector(self, row: ConnectionRow) -> Connector:
+        """A live connector instance for the connection, rebuilt when its row changes."""
+        cached = self._live.get(row.id)
+        if cached and cached[0] == row.updated_at:
+            return cached[1]
+        creds = self.box().open(row.credentials_enc)
+        instance = build_connector(
+            row.type,
+            name=row.name,
+            settings=row.settings,
+            credentials=creds,
+            base_url=row.base_url,
+            test_mode=row.test_mode,
+            merchant=row.merchant,
+            connection_id=row.id,
+            budget=self.budget,
+            timeout=self.http_timeout,
+        )
+        self._live[row.id] = (row.updated_at, instance)
+        return instance
+
+    def source(self, row: ConnectionRow) -> SourceConnector:
+        inst = self.connector(row)
+        if not isinstance(inst, SourceConnector):
+            raise ConfigError(f"connection {row.name!r} is not a source")
+        return inst
+
+    def backend(self, row: ConnectionRow) -> BackendConnector:
+        inst = self.connector(row)
+        if not isinstance(inst, BackendConnector):
+            raise ConfigError(f"connection {row.name!r} is not a backend")
+        return inst
+
+    def route_options_for(self, backend: BackendConnector, route: RouteRow) -> Any:
+        from orderbridge.connectors.registry import parse_model
+
+        return parse_model(backend.route_options_model, route.backend_options, "route backend options")
+
+    def capabilities(self, row: ConnectionRow) -> Any:
+        return connector_class(row.type).capabilities
+
+    async def aclose(self) -> None:
+        for _, inst in self._live.values():
+            await inst.aclose()
+        self._live.clear()

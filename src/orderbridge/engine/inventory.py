@@ -1,0 +1,134 @@
+"""Inventory: backend stock levels in, available-to-sell pushed out to sources (only changes).
+
+pushed value = max(0, available at the backend - units in orders not yet delivered - buffer),
+and 0 when that falls below the source's floor.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any
+
+import sqlalchemy as sa
+
+from orderbridge.connectors.base import InventoryUpdate
+from orderbridge.connectors.errors import AuthError, ConfigError
+from orderbridge.domain.models import utcnow
+from orderbridge.engine import steps
+from orderbridge.engine.context import JobContext
+from orderbridge.engine.rules import aliases
+from orderbridge.ledger import schema as t
+
+PUSH_BATCH = 100
+
+
+async def stock(ctx: JobContext) -> None:
+    """Replace this backend's stock snapshot with what it reports now."""
+    levels = await ctx.hub.backend(ctx.row).stock_levels()
+    s = t.stock_levels
+    now = utcnow()
+    with ctx.tx() as conn:
+        current = {(r.sku, r.warehouse): r for r in conn.execute(sa.select(s).where(s.c.backend_id == ctx.row.id))}
+        seen = set()
+        for lvl in levels:
+            key = (lvl.sku, lvl.warehouse)
+            seen.add(key)
+            old = current.get(key)
+            values = {"on_hand": lvl.on_hand, "committed": lvl.committed, "available": lvl.available}
+            if old is None:
+                conn.execute(s.insert().values(backend_id=ctx.row.id, sku=lvl.sku, warehouse=lvl.warehouse,
+                                               updated_at=now, **values))
+                ctx.count()
+            elif any(getattr(old, k) != v for k, v in values.items()):
+                conn.execute(s.update().where(s.c.id == old.id).values(updated_at=now, **values))
+                ctx.count()
+        gone = [current[k].id for k in current.keys() - seen]
+        if gone:
+            conn.execute(s.delete().where(s.c.id.in_(gone)))
+
+
+def undelivered_units(conn: Any, backend_id: int, merchant_id: int) -> dict[str, int]:
+    """Units per backend SKU in orders headed to this backend and not yet created there."""
+    o, d, ln = t.orders, t.deliveries, t.order_lines
+    rows = conn.execute(
+        sa.select(ln.c.sku, sa.func.sum(ln.c.quantity))
+        .join(o, o.c.id == ln.c.order_id).join(d, d.c.order_id == o.c.id)
+        .where(d.c.backend_id == backend_id, d.c.state.notin_((steps.DONE, steps.CANCELED)),
+               o.c.sending_canceled.is_(False))
+        .group_by(ln.c.sku))
+    table = aliases(conn, merchant_id)
+    out: dict[str, int] = defaultdict(int)
+    for sku, qty in rows:
+        out[table.get(sku, sku)] += int(qty or 0)
+    return out
+
+
+def desired_levels(ctx: JobContext, conn: Any, backend_id: int) -> dict[str, tuple[int, dict[str, int]]]:
+    """Source SKU -> (value to push, how it was computed)."""
+    settings = ctx.hub.source(ctx.row).settings
+    s = t.stock_levels
+    available: dict[str, int] = defaultdict(int)
+    for sku, qty in conn.execute(sa.select(s.c.sku, sa.func.sum(s.c.available)).where(
+            s.c.backend_id == backend_id).group_by(s.c.sku)):
+        available[sku] = int(qty or 0)
+    pending = undelivered_units(conn, backend_id, ctx.row.merchant_id)
+    source_names: dict[str, list[str]] = defaultdict(list)
+    for alias, sku in aliases(conn, ctx.row.merchant_id).items():
+        source_names[sku].append(alias)
+    out: dict[str, tuple[int, dict[str, int]]] = {}
+    for sku, avail in available.items():
+        value = max(0, avail - pending.get(sku, 0) - settings.inventory_buffer)
+        if value < settings.inventory_floor:
+            value = 0
+        detail = {"available": avail, "undelivered": pending.get(sku, 0), "buffer": settings.inventory_buffer,
+                  "floor": settings.inventory_floor}
+        for name in source_names.get(sku) or [sku]:
+            out[name] = (value, detail)
+    return out
+
+
+async def push(ctx: JobContext) -> None:
+    src = ctx.hub.source(ctx.row)
+    if not ctx.hub.capabilities(ctx.row).inventory_push or not src.settings.inventory_enabled:
+        return
+    p = t.inventory_pushes
+    with ctx.tx() as conn:
+        route = ctx.hub.route_for_source(conn, ctx.row.id)
+        if route is None:
+            return
+        steps.release(conn, p, p.c.connection_id == ctx.row.id)
+        desired = desired_levels(ctx, conn, route.backend_id)
+        existing = {r.sku: r for r in conn.execute(sa.select(p).where(p.c.connection_id == ctx.row.id))}
+        for sku, (value, detail) in desired.items():
+            row = existing.get(sku)
+            if row is None:
+                conn.execute(p.insert().values(connection_id=ctx.row.id, sku=sku, quantity=value, detail=detail,
+                                               state=steps.PENDING, attempts=0, last_error=""))
+            elif row.quantity != value or (row.pushed_quantity != value and row.state == steps.DONE):
+                conn.execute(p.update().where(p.c.id == row.id).values(
+                    quantity=value, detail=detail, state=steps.PENDING, next_attempt_at=None, first_failure_at=None))
+        due = conn.execute(sa.select(p.c.id, p.c.sku, p.c.quantity, p.c.attempts, p.c.first_failure_at)
+                           .where(p.c.connection_id == ctx.row.id, steps.due_clause(p, utcnow()))
+                           .order_by(p.c.sku)).all()
+    batches = [due[i:i + PUSH_BATCH] for i in range(0, len(due), PUSH_BATCH)]
+    for batch in batches:
+        with ctx.tx() as conn:
+            batch = [r for r in batch if steps.claim(conn, p, r.id)]
+        try:
+            refused = await src.push_inventory([InventoryUpdate(sku=r.sku, quantity=r.quantity) for r in batch])
+        except (AuthError, ConfigError):
+            with ctx.tx() as conn:
+                conn.execute(p.update().where(p.c.id.in_([r.id for r in batch])).values(state=steps.PENDING))
+            raise
+        except Exception as exc:
+            with ctx.tx() as conn:
+                for r in batch:
+                    steps.fail_transient(conn, p, r, exc, ctx.hub.runner)
+            continue
+        with ctx.tx() as conn:
+            for r in batch:
+                if r.sku in refused:
+                    steps.fail_data(conn, p, r.id, refused[r.sku])
+                else:
+                    steps.succeed(conn, p, r.id, pushed_quantity=r.quantity)
+                    ctx.count()

@@ -1,0 +1,278 @@
+"""Order-level state: ingesting what a source hands over, errors, and the derived status."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from orderbridge.config import RouteOptions
+from orderbridge.connectors.base import DownloadedOrder, SkippedOrder, WorkflowStep
+from orderbridge.domain.models import Order, OrderStatus, utcnow
+from orderbridge.domain.refs import RefRule, cust_ref_candidate
+from orderbridge.engine import steps
+from orderbridge.engine.hub import ConnectionRow, RouteRow
+from orderbridge.engine.timeline import event
+from orderbridge.ledger import schema as t
+
+
+def _jsonable(raw: Any) -> Any:
+    return json.loads(json.dumps(raw, default=str))
+
+
+def order_json(order: Order) -> dict[str, Any]:
+    return order.model_dump(mode="json")
+
+
+def ref_rule(route: RouteRow | None) -> RefRule:
+    opts = RouteOptions.model_validate(route.options if route else {})
+    return RefRule(max_length=opts.cust_ref_max_length, allowed=opts.cust_ref_allowed, prefix=opts.cust_ref_prefix)
+
+
+def assign_cust_ref(conn: Connection, source: ConnectionRow, route: RouteRow | None, cust_po_no: str) -> str:
+    """The first candidate reference not yet used by another order going to the same backend."""
+    rule = ref_rule(route)
+    for index in range(100):
+        ref = cust_ref_candidate(cust_po_no, str(source.id), rule, index)
+        if route is None:
+            return ref
+        taken = conn.execute(
+            sa.select(t.deliveries.c.id).where(
+                t.deliveries.c.backend_id == route.backend_id, t.deliveries.c.cust_ref == ref
+            )
+        ).first()
+        if not taken:
+            return ref
+    raise RuntimeError(f"no free cust_ref for {cust_po_no!r} after 100 candidates")
+
+
+def idempotency_key(backend_id: int, cust_ref: str) -> str:
+    return hashlib.sha256(f"orderbridge:{backend_id}:{cust_ref}".encode()).hexdigest()[:40]
+
+
+def _insert_lines(conn: Connection, order_id: int, order: Order) -> None:
+    conn.execute(t.order_lines.delete().where(t.order_lines.c.order_id == order_id))
+    conn.execute(
+        t.order_lines.insert(),
+        [
+            {
+                "order_id": order_id, "line_no": i, "sku": line.sku, "quantity": line.quantity,
+                "unit_price": line.unit_price, "description": line.description[:500],
+            }
+            for i, line in enumerate(order.lines, 1)
+        ],
+    )
+
+
+def _create_steps(
+    conn: Connection, order_id: int, order: Order, wf: list[WorkflowStep], route: RouteRow | None, cust_ref: str
+) -> None:
+    blocking = False
+    for seq, step in enumerate(wf):
+        conn.execute(
+            t.workflow_steps.insert().values(
+                order_id=order_id, name=step.name, label=step.label, seq=seq,
+                blocks_delivery=step.blocks_delivery, state=steps.PENDING, attempts=0, last_error="",
+            )
+        )
+        blocking = blocking or step.blocks_delivery
+    if route is None:
+        event(conn, order_id, "no_route", "This source has no route to a backend: add one to deliver its orders.")
+        return
+    hold = RouteOptions.model_validate(route.options).hold_new_orders
+    conn.execute(
+        t.deliveries.insert().values(
+            order_id=order_id, backend_id=route.backend_id, cust_ref=cust_ref,
+            idempotency_key=idempotency_key(route.backend_id, cust_ref),
+            state=steps.WAITING if (blocking or hold) else steps.PENDING,
+            attempts=0, last_error="waiting for source workflow" if blocking else "",
+        )
+    )
+    if hold:
+        conn.execute(t.orders.update().where(t.orders.c.id == order_id).values(on_hold=True))
+        event(conn, order_id, "on_hold", "Held: the route holds new orders until released.")
+
+
+def ingest(
+    conn: Connection, source: ConnectionRow, route: RouteRow | None, item: DownloadedOrder | SkippedOrder,
+    workflow: list[WorkflowStep], *, via: str = "poll",
+) -> str:
+    """Upsert one downloaded or skipped order. Returns what happened: new, updated, same, skipped."""
+    o = t.orders
+    existing = conn.execute(
+        sa.select(o.c.id, o.c.status, o.c.data, o.c.paid, o.c.error_code, o.c.source_status).where(
+            o.c.connection_id == source.id, o.c.external_id == item.external_id
+        )
+    ).first()
+    now = utcnow()
+    if isinstance(item, SkippedOrder):
+        if existing:
+            return "same"  # we already hold it; a later status (shipped, cancelled) is not a skip
+        _record_skip(conn, source, item)
+        return "skipped"
+
+    conn.execute(
+        t.skipped_orders.delete().where(
+            t.skipped_orders.c.connection_id == source.id, t.skipped_orders.c.external_id == item.external_id
+        )
+    )
+    order = item.order
+    if existing is None:
+        cust_po_no = order.cust_po_no if order else item.external_id
+        cust_ref = assign_cust_ref(conn, source, route, cust_po_no)
+        values: dict[str, Any] = {
+            "connection_id": source.id, "external_id": item.external_id, "cust_po_no": cust_po_no[:200],
+            "cust_ref": cust_ref, "raw": _jsonable(item.raw), "created_at": now, "updated_at": now,
+            "source_status": (order.source_status if order else item.source_status)[:60],
+        }
+        if order is None:
+            values.update(status=OrderStatus.ERROR, error_code="invalid_order",
+                          error_message=item.error, error_fix=item.fix, data=None)
+        else:
+            values.update(status=OrderStatus.NEW, data=order_json(order), order_date=order.order_date,
+                          customer_name=(order.ship_to.name or order.bill_to.name)[:300], paid=order.paid)
+        order_id = int(conn.execute(o.insert().values(**values)).inserted_primary_key[0])
+        if order is None:
+            event(conn, order_id, "error", f"Imported with an error: {item.error}", {"fix": item.fix})
+            return "new"
+        _insert_lines(conn, order_id, order)
+        event(conn, order_id, "downloaded", f"Downloaded from {source.name} ({via})",
+              {"source_status": order.source_status})
+        _create_steps(conn, order_id, order, workflow, route, cust_ref)
+        return "new"
+
+    order_id = int(existing.id)
+    if order is None:
+        return "same"
+    if existing.error_code == "invalid_order":
+        # The source corrected the order: import it properly now.
+        conn.execute(o.update().where(o.c.id == order_id).values(
+            data=order_json(order), raw=_jsonable(item.raw), order_date=order.order_date, paid=order.paid,
+            customer_name=(order.ship_to.name or order.bill_to.name)[:300], error_code="", error_message="",
+            error_fix="", source_status=order.source_status[:60], updated_at=now,
+        ))
+        _insert_lines(conn, order_id, order)
+        event(conn, order_id, "downloaded", "Downloaded again from the source, now valid")
+        cust_ref = conn.execute(sa.select(o.c.cust_ref).where(o.c.id == order_id)).scalar_one()
+        _create_steps(conn, order_id, order, workflow, route, cust_ref)
+        recompute_status(conn, order_id)
+        return "updated"
+    new_data = order_json(order)
+    if new_data == existing.data:
+        return "same"
+    delivered = conn.execute(
+        sa.select(t.deliveries.c.id).where(
+            t.deliveries.c.order_id == order_id, t.deliveries.c.state.in_((steps.DONE, steps.IN_FLIGHT))
+        )
+    ).first()
+    conn.execute(o.update().where(o.c.id == order_id).values(
+        source_status=order.source_status[:60], paid=order.paid, updated_at=now,
+        **({} if delivered else {"data": new_data, "raw": _jsonable(item.raw)}),
+    ))
+    if delivered:
+        return "same"
+    _insert_lines(conn, order_id, order)
+    changes = "paid" if order.paid and not existing.paid else "changed"
+    event(conn, order_id, "updated", f"Order {changes} at the source; the update will be delivered")
+    if order.paid and not existing.paid:
+        # A delivery held for payment can go now.
+        conn.execute(
+            t.deliveries.update()
+            .where(t.deliveries.c.order_id == order_id, t.deliveries.c.state == steps.WAITING,
+                   t.deliveries.c.last_error == "waiting for payment")
+            .values(state=steps.PENDING, last_error="")
+        )
+    return "updated"
+
+
+def _record_skip(conn: Connection, source: ConnectionRow, item: SkippedOrder) -> None:
+    s = t.skipped_orders
+    now = utcnow()
+    row = conn.execute(
+        sa.select(s.c.id).where(s.c.connection_id == source.id, s.c.external_id == item.external_id)
+    ).first()
+    values = {"reason": item.reason[:2000], "source_status": item.source_status[:60], "final": item.final,
+              "order_date": item.order_date, "last_seen_at": now}
+    if row:
+        conn.execute(s.update().where(s.c.id == row.id).values(seen_count=s.c.seen_count + 1, **values))
+    else:
+        conn.execute(s.insert().values(connection_id=source.id, external_id=item.external_id,
+                                       raw=_jsonable(item.raw), first_seen_at=now, **values))
+
+
+# --------------------------------------------------------------------------------- errors
+
+
+def set_error(conn: Connection, order_id: int, code: str, message: str, fix: str = "") -> None:
+    conn.execute(t.orders.update().where(t.orders.c.id == order_id).values(
+        error_code=code[:60], error_message=message, error_fix=fix, status=OrderStatus.ERROR, updated_at=utcnow()
+    ))
+    event(conn, order_id, "error", message, {"fix": fix, "code": code})
+
+
+def clear_error(conn: Connection, order_id: int) -> None:
+    conn.execute(t.orders.update().where(t.orders.c.id == order_id).values(
+        error_code="", error_message="", error_fix="", updated_at=utcnow()
+    ))
+
+
+# --------------------------------------------------------------------------------- status
+
+
+def shipped_fraction(conn: Connection, order_id: int) -> tuple[int, int]:
+    """(units shipped, units ordered). A shipment that lists no lines ships the whole order."""
+    ordered = conn.execute(
+        sa.select(sa.func.coalesce(sa.func.sum(t.order_lines.c.quantity), 0)).where(
+            t.order_lines.c.order_id == order_id)
+    ).scalar_one()
+    shipped = 0
+    for (data,) in conn.execute(sa.select(t.shipments.c.data).where(t.shipments.c.order_id == order_id)):
+        lines = data.get("lines") or [pl for p in data.get("packages", []) for pl in p.get("lines", [])]
+        if not lines:
+            return int(ordered), int(ordered)
+        shipped += sum(int(pl.get("quantity", 0)) for pl in lines)
+    return min(shipped, int(ordered)), int(ordered)
+
+
+def recompute_status(conn: Connection, order_id: int) -> str:
+    """Derive the order's status from its steps and shipments, and store it."""
+    o = conn.execute(
+        sa.select(t.orders.c.status, t.orders.c.sending_canceled, t.orders.c.error_code).where(
+            t.orders.c.id == order_id)
+    ).one()
+    canceled = conn.execute(
+        sa.select(t.cancellations.c.outcome).where(t.cancellations.c.order_id == order_id)
+    ).scalar()
+    delivery = conn.execute(
+        sa.select(t.deliveries.c.state).where(t.deliveries.c.order_id == order_id)
+    ).scalar()
+    confs = [r.state for r in conn.execute(
+        sa.select(t.confirmations.c.state).where(t.confirmations.c.order_id == order_id))]
+    shipped, ordered = shipped_fraction(conn, order_id)
+    if o.sending_canceled or canceled in ("canceled", "stopped"):
+        status = OrderStatus.CANCELED
+    elif o.error_code:
+        status = OrderStatus.ERROR
+    elif delivery != steps.DONE:
+        status = OrderStatus.NEW
+    elif confs and all(s == steps.DONE for s in confs) and (shipped >= ordered or len(confs) == 1
+                                                             and _order_level(conn, order_id)):
+        status = OrderStatus.CONFIRMED
+    elif ordered and shipped >= ordered:
+        status = OrderStatus.SHIPPED
+    elif shipped:
+        status = OrderStatus.PARTIAL
+    else:
+        status = OrderStatus.AT_WMS
+    if status != o.status:
+        conn.execute(t.orders.update().where(t.orders.c.id == order_id).values(status=status, updated_at=utcnow()))
+    return str(status)
+
+
+def _order_level(conn: Connection, order_id: int) -> bool:
+    return conn.execute(
+        sa.select(t.confirmations.c.id).where(t.confirmations.c.order_id == order_id, t.confirmations.c.key == "order")
+    ).first() is not None

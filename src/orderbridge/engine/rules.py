@@ -1,0 +1,68 @@
+"""Mapping rules applied on the way to a backend: SKU aliases and ship-method mappings."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from orderbridge.config import RouteOptions
+from orderbridge.connectors.base import DeliveryRequest, StoredOrder
+from orderbridge.connectors.errors import DataError
+from orderbridge.domain.models import Order
+from orderbridge.ledger import schema as t
+
+
+def aliases(conn: Connection, merchant_id: int) -> dict[str, str]:
+    rows = conn.execute(
+        sa.select(t.sku_aliases.c.alias, t.sku_aliases.c.sku).where(t.sku_aliases.c.merchant_id == merchant_id)
+    )
+    return {r.alias: r.sku for r in rows}
+
+
+def ship_method(conn: Connection, merchant_id: int, method: str) -> tuple[str, str] | None:
+    row = conn.execute(
+        sa.select(t.ship_method_maps.c.carrier, t.ship_method_maps.c.service).where(
+            t.ship_method_maps.c.merchant_id == merchant_id, t.ship_method_maps.c.source_method == method
+        )
+    ).first()
+    return (row.carrier, row.service) if row else None
+
+
+def stored_order(row: Any) -> StoredOrder:
+    return StoredOrder(
+        order_id=row.id, external_id=row.external_id, cust_po_no=row.cust_po_no, cust_ref=row.cust_ref,
+        order=Order.model_validate(row.data), raw=row.raw or {},
+        backend_order_id=getattr(row, "backend_order_id", "") or "",
+    )
+
+
+def delivery_request(
+    conn: Connection, *, merchant_id: int, order_row: Any, route_options: dict[str, Any], backend_options: Any,
+    source_name: str, backend_name: str,
+) -> DeliveryRequest:
+    """Translate the stored order for the backend; DataError names what to fix."""
+    order = Order.model_validate(order_row.data)
+    table = aliases(conn, merchant_id)
+    lines = [line.model_copy(update={"sku": table.get(line.sku, line.sku)}) for line in order.lines]
+    mapped = order.model_copy(update={"lines": lines})
+    carrier, service = "", ""
+    opts = RouteOptions.model_validate(route_options)
+    if order.shipping_method:
+        found = ship_method(conn, merchant_id, order.shipping_method)
+        if found:
+            carrier, service = found
+        elif opts.ship_method_unmapped == "error":
+            raise DataError(
+                f"Shipping method {order.shipping_method!r} is not mapped for {backend_name}",
+                fix=f"add a ship-method mapping for {order.shipping_method!r} (orderbridge mappings "
+                    "ship-method add), then the order is retried",
+                code="unmapped_ship_method",
+            )
+        else:
+            service = order.shipping_method
+    return DeliveryRequest(
+        order=mapped, cust_ref=order_row.cust_ref, cust_po_no=order_row.cust_po_no, carrier=carrier,
+        service=service, options=backend_options, source_connection=source_name,
+    )

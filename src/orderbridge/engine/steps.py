@@ -1,0 +1,97 @@
+"""The step mechanism shared by workflow steps, deliveries, confirmations, cancellations and
+inventory pushes: claim (record the intent), succeed, or fail by error class."""
+
+from __future__ import annotations
+
+import random
+from datetime import datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from orderbridge.config import RunnerConfig
+from orderbridge.connectors.errors import TransientError
+from orderbridge.domain.models import utcnow
+from orderbridge.logs import redact
+
+PENDING, IN_FLIGHT, DONE, ERROR, PARKED, CANCELED, WAITING = (
+    "pending", "in_flight", "done", "error", "parked", "canceled", "waiting",
+)
+OPEN_STATES = (PENDING, IN_FLIGHT, WAITING, ERROR, PARKED)
+
+
+def due_clause(table: sa.Table, now: datetime) -> Any:
+    return sa.and_(
+        table.c.state == PENDING,
+        sa.or_(table.c.next_attempt_at.is_(None), table.c.next_attempt_at <= now),
+    )
+
+
+def claim(conn: Connection, table: sa.Table, row_id: int) -> bool:
+    """Record the intent: pending -> in_flight, attempts + 1. False if someone else has it."""
+    res = conn.execute(
+        table.update()
+        .where(table.c.id == row_id, table.c.state == PENDING)
+        .values(state=IN_FLIGHT, attempts=table.c.attempts + 1, intent_at=utcnow())
+    )
+    return res.rowcount == 1
+
+
+def succeed(conn: Connection, table: sa.Table, row_id: int, **values: Any) -> None:
+    conn.execute(
+        table.update().where(table.c.id == row_id).values(
+            state=DONE, done_at=utcnow(), last_error="", next_attempt_at=None, first_failure_at=None, **values
+        )
+    )
+
+
+def backoff_seconds(attempts: int, runner: RunnerConfig, retry_after: float | None = None) -> float:
+    base = min(runner.backoff_max_seconds, 2.0 ** min(attempts, 20))
+    delay = base * (0.5 + random.random() / 2)  # full jitter would starve; keep at least half
+    if retry_after is not None:
+        delay = max(delay, retry_after)
+    return delay
+
+
+def fail_transient(
+    conn: Connection, table: sa.Table, row: Any, exc: Exception, runner: RunnerConfig
+) -> bool:
+    """Schedule a retry; returns True when the step was parked because it kept failing too long."""
+    now = utcnow()
+    first = row.first_failure_at or now
+    retry_after = exc.retry_after if isinstance(exc, TransientError) else None
+    parked = now - first > timedelta(hours=runner.retry_for_hours)
+    conn.execute(
+        table.update().where(table.c.id == row.id).values(
+            state=PARKED if parked else PENDING,
+            first_failure_at=first,
+            last_error=redact(str(exc))[:2000],
+            next_attempt_at=now + timedelta(seconds=backoff_seconds(row.attempts, runner, retry_after)),
+        )
+    )
+    return parked
+
+
+def fail_data(conn: Connection, table: sa.Table, row_id: int, message: str) -> None:
+    conn.execute(
+        table.update().where(table.c.id == row_id).values(
+            state=ERROR, last_error=redact(message)[:2000], next_attempt_at=None
+        )
+    )
+
+
+def release(conn: Connection, table: sa.Table, where: Any) -> int:
+    """Return orphaned in_flight rows (their run died) to pending; their next try looks up first."""
+    res = conn.execute(table.update().where(where, table.c.state == IN_FLIGHT).values(state=PENDING))
+    return int(res.rowcount or 0)
+
+
+def requeue(conn: Connection, table: sa.Table, where: Any) -> int:
+    """Make error / parked / waiting rows due now (after a fix, or 'retry now')."""
+    res = conn.execute(
+        table.update()
+        .where(where, table.c.state.in_((ERROR, PARKED, PENDING)))
+        .values(state=PENDING, next_attempt_at=None, first_failure_at=None)
+    )
+    return int(res.rowcount or 0)

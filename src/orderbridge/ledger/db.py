@@ -1,0 +1,133 @@
+"""Opening the ledger: SQLite in the user's data directory by default, PostgreSQL by URL."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from platformdirs import user_data_dir
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.pool import NullPool
+
+from orderbridge.connectors.errors import ConfigError
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+def data_dir() -> Path:
+    path = Path(os.environ.get("ORDERBRIDGE_DATA_DIR") or user_data_dir("orderbridge", appauthor=False))
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def default_url() -> str:
+    return f"sqlite:///{data_dir() / 'orderbridge.sqlite'}"
+
+
+def resolve_url(url: str | None = None) -> str:
+    return url or os.environ.get("ORDERBRIDGE_DATABASE_URL") or default_url()
+
+
+def _normalise(url: str) -> str:
+    # Accept the URLs people paste (postgres://, postgresql://) and use psycopg 3.
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    cur = dbapi_conn.cursor()
+    # WAL: readers never block the writer; FULL: a committed step survives power loss.
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA synchronous=FULL")
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.execute("PRAGMA busy_timeout=30000")
+    cur.close()
+
+
+def create_engine(url: str | None = None) -> Engine:
+    url = _normalise(resolve_url(url))
+    try:
+        sa_url = sa.make_url(url)
+    except Exception as exc:
+        raise ConfigError(
+            f"database URL {url!r} is not valid: {exc}",
+            fix="use sqlite:///PATH or postgresql://USER@HOST:PORT/DBNAME",
+        ) from None
+    if sa_url.get_backend_name() == "sqlite":
+        if sa_url.database and sa_url.database != ":memory:":
+            Path(sa_url.database).parent.mkdir(parents=True, exist_ok=True)
+        engine = sa.create_engine(
+            sa_url, poolclass=NullPool if os.environ.get("ORDERBRIDGE_SQLITE_NULLPOOL") else None
+        )
+        event.listen(engine, "connect", _sqlite_pragmas)
+        # Take the write lock at BEGIN so two writers wait for each other instead of failing.
+        event.listen(engine, "begin", lambda conn: conn.exec_driver_sql("BEGIN IMMEDIATE"))
+
+        @event.listens_for(engine, "connect")
+        def _no_pysqlite_tx(dbapi_conn: Any, _rec: Any) -> None:
+            dbapi_conn.isolation_level = None  # we issue BEGIN ourselves (above)
+
+        return engine
+    if sa_url.get_backend_name() == "postgresql":
+        return sa.create_engine(sa_url, pool_size=10, max_overflow=20, pool_pre_ping=True)
+    raise ConfigError(
+        f"database {sa_url.get_backend_name()!r} is not supported",
+        fix="use SQLite (the default) or PostgreSQL",
+    )
+
+
+def describe(engine: Engine) -> str:
+    return engine.url.render_as_string(hide_password=True)
+
+
+def check_reachable(engine: Engine) -> None:
+    try:
+        with engine.connect() as conn:
+            conn.exec_driver_sql("SELECT 1")
+    except OperationalError as exc:
+        reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
+        raise ConfigError(
+            f"cannot reach the database at {describe(engine)}: {reason}",
+            fix="check ORDERBRIDGE_DATABASE_URL (or [database] url) and that the server is running",
+        ) from None
+
+
+def _alembic_config(engine: Engine) -> Config:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    cfg.attributes["engine"] = engine
+    return cfg
+
+
+def upgrade(engine: Engine) -> None:
+    """Bring the schema to the newest migration (idempotent)."""
+    check_reachable(engine)
+    command.upgrade(_alembic_config(engine), "head")
+
+
+def current_revision(engine: Engine) -> str | None:
+    with engine.connect() as conn:
+        return MigrationContext.configure(conn).get_current_revision()
+
+
+def head_revision() -> str | None:
+    return ScriptDirectory.from_config(_alembic_config(sa.create_engine("sqlite://"))).get_current_head()
+
+
+def open_ledger(url: str | None = None, *, migrate: bool = True) -> Engine:
+    engine = create_engine(url)
+    if migrate:
+        upgrade(engine)
+    else:
+        check_reachable(engine)
+    return engine
