@@ -259,6 +259,10 @@ class Connector:
         """Check credentials and access; say what is wrong in words a merchant understands."""
         raise self.unsupported("a credential check")
 
+    def rotated_credentials(self) -> dict[str, Any] | None:
+        """New credentials when the API rotated them (e.g. a refresh token); the engine stores them."""
+        return None
+
     def unsupported(self, what: str) -> ConfigError:
         """The error for a capability this connector does not declare."""
         return ConfigError(

@@ -57,17 +57,19 @@ class LocalBudget:
 
     def __init__(self, headroom: float = 0.95) -> None:
         self.headroom = headroom
-        self._limiters: dict[str, Any] = {}
+        self._limiters: dict[tuple[int, str], Any] = {}
 
     def _limiter(self, key: str, spec: RateSpec) -> Any:
         from aiolimiter import AsyncLimiter
 
-        lim = self._limiters.get(key)
+        # A limiter belongs to one event loop; a process normally runs one.
+        slot = (id(asyncio.get_running_loop()), key)
+        lim = self._limiters.get(slot)
         if lim is None:
             rate = spec.calls / spec.period * self.headroom
             burst = max(1, min(spec.calls // 20, 10))
             lim = AsyncLimiter(max_rate=burst, time_period=burst / rate)
-            self._limiters[key] = lim
+            self._limiters[slot] = lim
         return lim
 
     async def acquire(self, key: str, spec: RateSpec) -> None:

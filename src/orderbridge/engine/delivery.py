@@ -8,7 +8,7 @@ from typing import Any
 import sqlalchemy as sa
 from pydantic import ValidationError
 
-from orderbridge.connectors.errors import AuthError, ConfigError, DataError
+from orderbridge.connectors.errors import AuthError, ConfigError, ConnectorError, DataError
 from orderbridge.domain.models import utcnow
 from orderbridge.domain.validation import describe_validation_error
 from orderbridge.engine import steps
@@ -189,7 +189,7 @@ async def _deliver_one(ctx: JobContext, backend: Any, routes: dict[int, Any], so
         _hold_for_config(ctx, d, row.id, exc)
         raise
     except Exception as exc:
-        if not isinstance(exc, ConnectionError | TimeoutError) and "Error" not in type(exc).__name__:
+        if not isinstance(exc, ConnectorError):
             log.exception("unexpected failure delivering order %s", row.order_id)
         _transient(ctx, d, row, exc, f"Delivery to {ctx.row.name}")
         return

@@ -84,7 +84,7 @@ def _plan_confirmations(ctx: JobContext, conn: Any, order_id: int, shipment: Shi
                   f"{shipped} of {ordered} units shipped: confirmation to the source waits for the rest")
             return
         key, ids = "order", []
-    exists = conn.execute(sa.select(c.id).where(c.c.order_id == order_id, c.c.key == key)).first()
+    exists = conn.execute(sa.select(c.c.id).where(c.c.order_id == order_id, c.c.key == key)).first()
     if not exists:
         conn.execute(c.insert().values(order_id=order_id, key=key, shipment_ids=ids, state=steps.PENDING,
                                        attempts=0, last_error="", note=""))

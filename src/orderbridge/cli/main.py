@@ -1,0 +1,67 @@
+"""The `orderbridge` command."""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated
+
+import click
+import typer
+
+from orderbridge import __version__
+from orderbridge.cli import connections, mappings, orders, ops, sandbox
+from orderbridge.cli.common import err_console
+from orderbridge.connectors.errors import ConnectorError
+
+app = typer.Typer(
+    name="orderbridge",
+    help="orderbridge moves orders from where they are sold to where they are fulfilled, exactly once, "
+    "and brings tracking, stock and cancellations back.",
+    no_args_is_help=True,
+    add_completion=False,
+    rich_markup_mode="rich",
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"orderbridge {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+                                          help="Show the version and exit.")] = False,
+    log_level: Annotated[str, typer.Option("--log-level", envvar="ORDERBRIDGE_LOG_LEVEL",
+                                           help="debug, info, warning or error.")] = "warning",
+) -> None:
+    from orderbridge.logs import setup_logging
+
+    setup_logging(log_level)
+
+
+ops.register(app)
+app.add_typer(orders.app, name="orders")
+app.add_typer(connections.app, name="connections")
+app.add_typer(mappings.app, name="mappings")
+app.add_typer(sandbox.app, name="sandbox")
+
+
+def run() -> None:
+    """Entry point: every known failure is one clear message and a non-zero exit, never a traceback."""
+    try:
+        app(standalone_mode=False)
+    except ConnectorError as exc:
+        err_console.print(f"[bold red]error:[/] {exc.message}")
+        if exc.fix:
+            err_console.print(f"[bold]fix:[/] {exc.fix}")
+        sys.exit(2)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except (click.exceptions.Abort, KeyboardInterrupt):
+        err_console.print("interrupted")
+        sys.exit(130)

@@ -1,0 +1,51 @@
+"""`orderbridge sandbox NAME`: serve an API emulator."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any
+
+import typer
+
+from orderbridge.cli.common import err_console
+from orderbridge.connectors.errors import ConfigError
+from orderbridge.connectors.registry import sandbox_factories
+
+app = typer.Typer(help="API emulators (sandboxes) of the external systems, for test mode and demos.",
+                  invoke_without_command=True)
+
+
+def _parse_options(values: list[str]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for item in values:
+        key, sep, raw = item.partition("=")
+        if not sep:
+            raise typer.BadParameter(f"{item!r}: write options as KEY=VALUE (VALUE may be JSON)")
+        try:
+            out[key] = json.loads(raw)
+        except json.JSONDecodeError:
+            out[key] = raw
+    return out
+
+
+@app.callback()
+def sandbox(
+    ctx: typer.Context,
+    name: Annotated[str | None, typer.Argument(help="Which API to emulate (see --list).")] = None,
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8100,
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    option: Annotated[list[str] | None, typer.Option("--option", "-o", help="Sandbox option KEY=VALUE.")] = None,
+    list_: Annotated[bool, typer.Option("--list", help="List the available sandboxes.")] = False,
+) -> None:
+    """Serve NAME's API emulator on PORT (admin surface under /__sandbox__/)."""
+    factories = sandbox_factories()
+    if list_ or name is None:
+        typer.echo("\n".join(sorted(factories)) or "no sandboxes installed")
+        return
+    if name not in factories:
+        raise ConfigError(f"no sandbox named {name!r}", fix=f"use one of: {', '.join(sorted(factories))}")
+    import uvicorn
+
+    app_ = factories[name](_parse_options(option or []))
+    err_console.print(f"{name} sandbox on http://{host}:{port} (admin: /__sandbox__/)")
+    uvicorn.run(app_, host=host, port=port, log_level="warning")

@@ -1,0 +1,95 @@
+"""The embedded runner: every connection's jobs on their schedules, inside one process.
+
+`run_forever` is what `orderbridge serve` runs beside the web app; `sync_once` runs every job
+until a whole pass changes nothing (for cron and scripts).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import sqlalchemy as sa
+
+from orderbridge.domain.models import utcnow
+from orderbridge.engine.hub import Hub
+from orderbridge.engine.jobs import RunResult, jobs_for, new_owner, run_job
+from orderbridge.ledger import schema as t
+
+log = logging.getLogger("orderbridge.runner")
+
+
+@dataclass
+class EmbeddedRunner:
+    hub: Hub
+    tick: float = 0.2
+    stopping: asyncio.Event = field(default_factory=asyncio.Event)
+    running: dict[tuple[int, str], asyncio.Task[RunResult]] = field(default_factory=dict)
+    owner: str = field(default_factory=new_owner)
+
+    def stop(self) -> None:
+        self.stopping.set()
+
+    async def run_forever(self) -> None:
+        log.info("embedded runner started")
+        try:
+            while not self.stopping.is_set():
+                self._launch_due()
+                try:
+                    await asyncio.wait_for(self.stopping.wait(), timeout=self.tick)
+                except TimeoutError:
+                    pass
+        finally:
+            # Graceful shutdown: let the runs in progress finish their current step.
+            if self.running:
+                log.info("waiting for %d job run(s) to finish", len(self.running))
+                await asyncio.gather(*self.running.values(), return_exceptions=True)
+            log.info("embedded runner stopped")
+
+    def _launch_due(self) -> None:
+        now = utcnow()
+        with self.hub.db.connect() as conn:
+            rows = self.hub.connections(conn, enabled_only=True)
+            due = {(r.connection_id, r.job): r.next_run_at for r in conn.execute(
+                sa.select(t.job_state.c.connection_id, t.job_state.c.job, t.job_state.c.next_run_at))}
+        for row in rows:
+            for spec in jobs_for(self.hub, row):
+                key = (row.id, spec.name)
+                task = self.running.get(key)
+                if task and not task.done():
+                    continue
+                nxt = due.get(key)
+                if nxt is not None and nxt > now:
+                    continue
+                self.running[key] = asyncio.create_task(run_job(self.hub, row, spec.name, self.owner))
+
+
+async def sync_once(
+    hub: Hub, *, max_passes: int = 200, on_pass: Callable[[int, list[RunResult]], None] | None = None,
+    connections: list[str] | None = None,
+) -> list[RunResult]:
+    """Run every job of every enabled connection, again and again, until a pass changes nothing."""
+    history: list[RunResult] = []
+    for n in range(1, max_passes + 1):
+        with hub.db.connect() as conn:
+            rows = [r for r in hub.connections(conn, enabled_only=True)
+                    if connections is None or r.name in connections]
+        results = await asyncio.gather(*(
+            _run_connection(hub, row) for row in rows))
+        flat = [r for group in results for r in group]
+        history.extend(flat)
+        if on_pass:
+            on_pass(n, flat)
+        if not any(r.processed for r in flat):
+            break
+    return history
+
+
+async def _run_connection(hub: Hub, row: object) -> list[RunResult]:
+    # A connection's jobs run in the lifecycle's order, so one pass can carry an order far.
+    out = []
+    for spec in jobs_for(hub, row):  # type: ignore[arg-type]
+        out.append(await run_job(hub, row, spec.name))  # type: ignore[arg-type]
+    return out

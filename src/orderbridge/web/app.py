@@ -1,0 +1,66 @@
+"""The web app: health, webhook intake, and (as it grows) the API and dashboard.
+
+The embedded runner runs inside the same event loop, started and stopped with the app.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+
+import sqlalchemy as sa
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from orderbridge.connectors.errors import AuthError, ConnectorError
+from orderbridge.engine.hub import Hub
+from orderbridge.engine.intake import handle_webhook
+from orderbridge.ledger import schema as t
+from orderbridge.runners.embedded import EmbeddedRunner
+
+MAX_WEBHOOK_BYTES = 1_000_000
+
+
+def create_app(hub: Hub, *, with_runner: bool = True) -> Starlette:
+    runner = EmbeddedRunner(hub) if with_runner else None
+
+    async def health(request: Request) -> JSONResponse:
+        with hub.db.connect() as conn:
+            conn.execute(sa.text("SELECT 1"))
+            stale = conn.execute(sa.select(sa.func.count()).select_from(t.job_state).where(
+                t.job_state.c.last_status == "failed")).scalar_one()
+        return JSONResponse({"ok": True, "runner": "embedded" if runner else "off", "failing_jobs": stale})
+
+    async def webhook(request: Request) -> JSONResponse:
+        body = await request.body()
+        if len(body) > MAX_WEBHOOK_BYTES:
+            return JSONResponse({"error": "body too large"}, status_code=413)
+        try:
+            result = await handle_webhook(hub, request.path_params["connection"], dict(request.headers), body)
+        except AuthError as exc:
+            return JSONResponse({"error": exc.message}, status_code=401)
+        except ConnectorError as exc:
+            return JSONResponse({"error": exc.message}, status_code=400)
+        return JSONResponse(result)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        task = asyncio.create_task(runner.run_forever()) if runner else None
+        try:
+            yield
+        finally:
+            if runner and task:
+                runner.stop()
+                await task
+            await hub.aclose()
+
+    return Starlette(
+        routes=[
+            Route("/health", health),
+            Route("/webhooks/{connection}", webhook, methods=["POST"]),
+        ],
+        lifespan=lifespan,
+    )

@@ -1,0 +1,246 @@
+"""The engine over a real ledger and the test shop pair, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+import sqlalchemy as sa
+
+from orderbridge.engine.hub import Hub
+from orderbridge.engine.intake import handle_webhook
+from orderbridge.engine.operations import add_alias
+from orderbridge.ledger import schema as t
+from orderbridge.runners.embedded import sync_once
+from tests.conftest import ShopAdmin, shop_config
+from tests.support import shop
+
+
+def sync(hub: Hub) -> None:
+    asyncio.run(_sync(hub))
+
+
+async def _sync(hub: Hub) -> None:
+    try:
+        await sync_once(hub)
+    finally:
+        await hub.aclose()
+
+
+def statuses(hub: Hub) -> dict[str, str]:
+    with hub.db.connect() as conn:
+        return dict(conn.execute(sa.select(t.orders.c.external_id, t.orders.c.status)).all())
+
+
+def creates(admin: ShopAdmin) -> list[str]:
+    return list(admin.state()["wms"]["creates"])
+
+
+def test_every_order_delivered_exactly_once_over_repeated_runs(make_hub: Any, admin: ShopAdmin) -> None:
+    for i in range(12):
+        admin.order(f"A{i}")
+    hub = make_hub(shop_config(admin.url))
+    for _ in range(3):
+        sync(hub)
+    assert sorted(creates(admin)) == sorted(f"PO-A{i}" for i in range(12))
+    assert set(statuses(hub).values()) == {"at_wms"}
+
+
+def test_full_lifecycle_ship_confirm_inventory(make_hub: Any, admin: ShopAdmin) -> None:
+    admin.stock({"SKU-1": 10, "SKU-2": 3})
+    admin.order("B1", [("SKU-1", 2), ("SKU-2", 1)])
+    hub = make_hub(shop_config(admin.url, source={"inventory_floor": 3}))
+    sync(hub)
+    # Partial shipment: order-level confirmation waits for the rest.
+    admin.ship("PO-B1", [("SKU-1", 2)], tracking="1ZAAA")
+    sync(hub)
+    assert statuses(hub)["B1"] == "partial"
+    assert admin.state()["shop"]["confirmations"] == []
+    admin.ship("PO-B1", [("SKU-2", 1)], tracking="1ZBBB")
+    sync(hub)
+    sync(hub)
+    state = admin.state()["shop"]
+    assert state["confirmations"] == [{"order": "B1", "tracking": ["1ZAAA", "1ZBBB"]}]
+    assert statuses(hub)["B1"] == "confirmed"
+    # Stock: SKU-1 10 available -> 10 pushed; SKU-2 3 available, floor 3 -> 3; both changes only once.
+    assert state["inventory"] == {"SKU-1": 10, "SKU-2": 3}
+    admin.stock({"SKU-2": 2})
+    sync(hub)
+    assert admin.state()["shop"]["inventory"]["SKU-2"] == 0  # below the floor: push 0
+
+
+def test_undelivered_orders_are_subtracted_from_inventory(make_hub: Any, admin: ShopAdmin) -> None:
+    admin.stock({"SKU-1": 10})
+    admin.order("U1", [("GHOST", 1)])  # stuck in error: unknown SKU
+    admin.order("U2", [("SKU-1", 4)], paid=True)
+    hub = make_hub(shop_config(admin.url, route={"hold_new_orders": True}))
+    sync(hub)
+    assert admin.state()["shop"]["inventory"]["SKU-1"] == 6
+
+
+def test_unknown_sku_errors_only_that_order_then_alias_delivers_it(make_hub: Any, admin: ShopAdmin) -> None:
+    admin.stock({"SKU-1": 5, "REAL-9": 5})
+    admin.order("C1")
+    admin.order("C2", [("OLD-9", 1)])
+    admin.order("C3")
+    hub = make_hub(shop_config(admin.url))
+    sync(hub)
+    st = statuses(hub)
+    assert st == {"C1": "at_wms", "C2": "error", "C3": "at_wms"}
+    with hub.db.connect() as conn:
+        msg = conn.execute(sa.select(t.orders.c.error_message).where(t.orders.c.external_id == "C2")).scalar()
+    assert "OLD-9" in msg
+    retried = add_alias(hub, "acme", "OLD-9", "REAL-9")
+    assert len(retried) == 1
+    sync(hub)
+    assert statuses(hub)["C2"] == "at_wms"
+    assert sorted(creates(admin)) == ["PO-C1", "PO-C2", "PO-C3"]
+    wms_orders = admin.state()["wms"]["orders"].values()
+    assert [ln["sku"] for o in wms_orders if o["ref"] == "PO-C2" for ln in o["lines"]] == ["REAL-9"]
+
+
+def test_transient_failure_is_retried_and_succeeds(make_hub: Any, admin: ShopAdmin) -> None:
+    admin.order("D1")
+    admin.faults(next=[{"kind": "503", "count": 1}], match="/wms/orders")
+    hub = make_hub(shop_config(admin.url))
+    sync(hub)
+    assert statuses(hub)["D1"] == "new"
+    with hub.db.connect() as conn:
+        d = conn.execute(sa.select(t.deliveries)).one()
+    assert d.state == "pending" and d.attempts == 1 and "503" in d.last_error
+    time.sleep(max(0.0, (d.next_attempt_at.timestamp() - time.time())) + 0.1)
+    sync(hub)
+    assert statuses(hub)["D1"] == "at_wms"
+    assert creates(admin) == ["PO-D1"]
+
+
+def test_timeout_after_the_write_is_resolved_by_lookup(make_hub: Any, admin: ShopAdmin) -> None:
+    """The backend created the order but the answer never came: the retry finds it, never re-creates."""
+    admin.order("E1")
+    admin.faults(next=[{"kind": "timeout_after", "count": 1}], match="/wms/orders", hang_seconds=8)
+    hub = make_hub(shop_config(admin.url))
+    hub.http_timeout = 1
+    sync(hub)
+    admin.faults()
+    with hub.db.connect() as conn:
+        d = conn.execute(sa.select(t.deliveries)).one()
+    time.sleep(max(0.0, (d.next_attempt_at.timestamp() - time.time())) + 0.1)
+    sync(hub)
+    assert creates(admin) == ["PO-E1"]
+    assert statuses(hub)["E1"] == "at_wms"
+
+
+def test_webhook_and_poll_bring_the_same_order_once(make_hub: Any, admin: ShopAdmin) -> None:
+    admin.order("F1")
+    hub = make_hub(shop_config(admin.url))
+    body = b'{"event": "evt-1", "order": "F1"}'
+
+    async def both() -> list[Any]:
+        try:
+            return list(await asyncio.gather(
+                handle_webhook(hub, "shop", {"x-shop-token": shop.TOKEN}, body),
+                handle_webhook(hub, "shop", {"x-shop-token": shop.TOKEN}, body),
+                sync_once(hub)))
+        finally:
+            await hub.aclose()
+
+    results = asyncio.run(both())
+    assert sorted(r["duplicate"] for r in results[:2]) == [False, True]
+    sync(hub)
+    assert creates(admin) == ["PO-F1"]
+    with hub.db.connect() as conn:
+        assert conn.execute(sa.select(sa.func.count()).select_from(t.orders)).scalar() == 1
+
+
+def test_forged_webhook_is_rejected(make_hub: Any, admin: ShopAdmin) -> None:
+    from orderbridge.connectors.errors import AuthError
+
+    admin.order("F2")
+    hub = make_hub(shop_config(admin.url))
+    try:
+        asyncio.run(handle_webhook(hub, "shop", {"x-shop-token": "forged"}, b'{"event": "e", "order": "F2"}'))
+    except AuthError:
+        pass
+    else:
+        raise AssertionError("a forged webhook was accepted")
+    assert statuses(hub) == {}
+
+
+def test_overlapping_cursor_window_rereads_without_duplicating(make_hub: Any, admin: ShopAdmin) -> None:
+    admin.order("G1")
+    hub = make_hub(shop_config(admin.url))
+    sync(hub)
+    admin.order("G2")
+    sync(hub)
+    with hub.db.connect() as conn:
+        cursor = conn.execute(sa.select(t.cursors.c.value).where(t.cursors.c.job == "download")).scalar()
+        downloaded = conn.execute(sa.select(sa.func.count()).select_from(t.order_events).where(
+            t.order_events.c.kind == "downloaded")).scalar()
+    assert cursor is not None and cursor.tzinfo is not None  # UTC, explicit
+    # G1 was inside the overlap window of the second run: read again, stored once.
+    assert downloaded == 2
+    assert sorted(creates(admin)) == ["PO-G1", "PO-G2"]
+
+
+def test_cancellation_before_delivery_stops_the_send(make_hub: Any, admin: ShopAdmin) -> None:
+    admin.order("H1")
+    admin.order("H2")
+    hub = make_hub(shop_config(admin.url, route={"hold_new_orders": True}))
+    sync(hub)
+    admin.cancel("H1")
+    sync(hub)
+    with hub.db.begin() as conn:
+        conn.execute(t.orders.update().values(on_hold=False))
+        conn.execute(t.deliveries.update().where(t.deliveries.c.state == "waiting").values(state="pending"))
+    sync(hub)
+    assert statuses(hub) == {"H1": "canceled", "H2": "at_wms"}
+    assert creates(admin) == ["PO-H2"]
+
+
+def test_cancellation_after_delivery_cancels_at_backend_or_is_too_late(make_hub: Any, admin: ShopAdmin) -> None:
+    admin.order("I1")
+    admin.order("I2")
+    hub = make_hub(shop_config(admin.url))
+    sync(hub)
+    admin.ship("PO-I2", [("SKU-1", 1)])
+    sync(hub)
+    admin.cancel("I1")
+    admin.cancel("I2")
+    sync(hub)
+    assert statuses(hub) == {"I1": "canceled", "I2": "confirmed"}
+    wms = {o["ref"]: o["status"] for o in admin.state()["wms"]["orders"].values()}
+    assert wms == {"PO-I1": "canceled", "PO-I2": "shipped"}
+    with hub.db.connect() as conn:
+        alerts = [r.message for r in conn.execute(sa.select(t.alerts))]
+    assert any("Too late" in m for m in alerts)
+
+
+def test_failed_workflow_step_holds_delivery(make_hub: Any, admin: ShopAdmin) -> None:
+    admin.order("J1", fail_step="charge")
+    admin.order("J2")
+    hub = make_hub(shop_config(admin.url, source={"charge_step": True}))
+    sync(hub)
+    assert statuses(hub) == {"J1": "error", "J2": "at_wms"}
+    assert creates(admin) == ["PO-J2"]
+    with hub.db.connect() as conn:
+        msg = conn.execute(sa.select(t.orders.c.error_message).where(t.orders.c.external_id == "J1")).scalar()
+    assert "card declined" in msg
+
+
+def test_malformed_order_lands_in_error_and_others_flow(make_hub: Any, admin: ShopAdmin) -> None:
+    admin.order("K1", lines=[("SKU-1", -5)])
+    admin.order("K2")
+    hub = make_hub(shop_config(admin.url))
+    sync(hub)
+    assert statuses(hub) == {"K1": "error", "K2": "at_wms"}
+
+
+def test_cust_ref_is_shortened_deterministically_and_unique(make_hub: Any, admin: ShopAdmin) -> None:
+    admin.order("L1", number="HOUZZ/1656-9927-9120-7805/AAA")
+    admin.order("L2", number="HOUZZ/1656-9927-9120-7805/AAB")
+    hub = make_hub(shop_config(admin.url, route={"cust_ref_max_length": 16}))
+    sync(hub)
+    refs = sorted(creates(admin))
+    assert len(refs) == 2 and len(set(refs)) == 2
+    assert all(len(r) <= 16 and r.replace("-", "").isalnum() for r in refs)
