@@ -19,7 +19,7 @@ from orderbridge.engine.provision import apply_config
 from orderbridge.ledger.db import open_ledger
 
 console = Console()
-err_console = Console(stderr=True)
+err_console = Console(stderr=True, soft_wrap=True)
 
 T = TypeVar("T")
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import sqlalchemy as sa
 import typer
@@ -71,7 +71,7 @@ def diagnose(
 
     hub, _ = open_hub(config)
 
-    async def go() -> list:  # type: ignore[type-arg]
+    async def go() -> list[Any]:
         try:
             return await run(hub, name, order_id, days)
         finally:

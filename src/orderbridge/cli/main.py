@@ -9,7 +9,7 @@ import click
 import typer
 
 from orderbridge import __version__
-from orderbridge.cli import connections, mappings, orders, ops, sandbox
+from orderbridge.cli import connections, mappings, ops, orders, sandbox
 from orderbridge.cli.common import err_console
 from orderbridge.connectors.errors import ConnectorError
 
@@ -53,9 +53,10 @@ def run() -> None:
     try:
         app(standalone_mode=False)
     except ConnectorError as exc:
-        err_console.print(f"[bold red]error:[/] {exc.message}")
+        # Plain text: messages may hold brackets, and must not be wrapped mid-sentence.
+        sys.stderr.write(f"error: {exc.message}\n")
         if exc.fix:
-            err_console.print(f"[bold]fix:[/] {exc.fix}")
+            sys.stderr.write(f"fix: {exc.fix}\n")
         sys.exit(2)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import sqlalchemy as sa
 import typer
@@ -43,7 +43,7 @@ def sync(
             runner.stop()
         return
 
-    def progress(n: int, results: list) -> None:  # type: ignore[type-arg]
+    def progress(n: int, results: list[Any]) -> None:
         moved = sum(r.processed for r in results)
         failed = [r for r in results if r.status == "failed"]
         if not as_json:
@@ -51,7 +51,7 @@ def sync(
             for r in failed:
                 err_console.print(f"  [red]{r.connection} {r.job}:[/] {r.error}")
 
-    async def go() -> list:  # type: ignore[type-arg]
+    async def go() -> list[Any]:
         try:
             return await sync_once(hub, on_pass=progress, connections=connection)
         finally:
@@ -59,7 +59,8 @@ def sync(
 
     history = run_async(go())
     with hub.db.connect() as conn:
-        counts = dict(conn.execute(sa.select(t.orders.c.status, sa.func.count()).group_by(t.orders.c.status)).all())
+        by_status = sa.select(t.orders.c.status, sa.func.count()).group_by(t.orders.c.status)
+        counts: dict[str, int] = {str(k): int(v) for k, v in conn.execute(by_status).all()}
         waiting = conn.execute(sa.select(sa.func.count()).select_from(t.deliveries).where(
             t.deliveries.c.state == "pending", t.deliveries.c.next_attempt_at.isnot(None))).scalar_one()
     summary = {"orders_by_status": counts, "deliveries_waiting_for_retry": waiting,

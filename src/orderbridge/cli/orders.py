@@ -20,7 +20,9 @@ app = typer.Typer(help="Orders in the ledger.", no_args_is_help=True)
 @app.command("list")
 def list_orders(
     config: ConfigOpt = None,
-    status: Annotated[str | None, typer.Option(help="new, at_wms, partial, shipped, confirmed, error, canceled")] = None,
+    status: Annotated[
+        str | None, typer.Option(help="new, at_wms, partial, shipped, confirmed, error, canceled")
+    ] = None,
     connection: Annotated[str | None, typer.Option(help="Only orders of this source connection.")] = None,
     search: Annotated[str | None, typer.Option(help="Order number, customer or SKU.")] = None,
     limit: Annotated[int, typer.Option(min=1, max=10000)] = 50,
@@ -61,7 +63,8 @@ def order_details(conn: Any, ref: str) -> dict[str, Any]:
     oid = row.id
 
     def rows(table: sa.Table, *order: Any) -> list[dict[str, Any]]:
-        return [dict(r) for r in conn.execute(sa.select(table).where(table.c.order_id == oid).order_by(*order)).mappings()]
+        q = sa.select(table).where(table.c.order_id == oid).order_by(*order)
+        return [dict(r) for r in conn.execute(q).mappings()]
 
     out = dict(row._mapping)
     out["connection"] = conn.execute(sa.select(t.connections.c.name).where(

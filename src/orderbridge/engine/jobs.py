@@ -28,6 +28,7 @@ from orderbridge.engine.context import JobAborted, JobContext
 from orderbridge.engine.hub import ConnectionRow, Hub
 from orderbridge.engine.timeline import alert, resolve_alert
 from orderbridge.ledger import schema as t
+from orderbridge.ledger.db import new_id
 from orderbridge.logs import redact
 
 log = logging.getLogger("orderbridge.jobs")
@@ -152,9 +153,9 @@ async def run_job(hub: Hub, row: ConnectionRow, job: str, owner: str | None = No
         return RunResult(job, row.name, ran=False)
     ctx = JobContext(hub=hub, row=row, job=job)
     with hub.db.begin() as conn:
-        run_id = conn.execute(t.job_runs.insert().values(
+        run_id = new_id(conn.execute(t.job_runs.insert().values(
             connection_id=row.id, job=job, owner=owner, started_at=ctx.started, status="running",
-            processed=0, error="")).inserted_primary_key[0]
+            processed=0, error="")))
 
     async def heartbeat() -> None:
         while True:

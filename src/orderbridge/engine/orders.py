@@ -17,6 +17,7 @@ from orderbridge.engine import steps
 from orderbridge.engine.hub import ConnectionRow, RouteRow
 from orderbridge.engine.timeline import event
 from orderbridge.ledger import schema as t
+from orderbridge.ledger.db import new_id
 
 
 def _jsonable(raw: Any) -> Any:
@@ -134,7 +135,7 @@ def ingest(
         else:
             values.update(status=OrderStatus.NEW, data=order_json(order), order_date=order.order_date,
                           customer_name=(order.ship_to.name or order.bill_to.name)[:300], paid=order.paid)
-        order_id = int(conn.execute(o.insert().values(**values)).inserted_primary_key[0])
+        order_id = new_id(conn.execute(o.insert().values(**values)))
         if order is None:
             event(conn, order_id, "error", f"Imported with an error: {item.error}", {"fix": item.fix})
             return "new"
@@ -258,8 +259,8 @@ def recompute_status(conn: Connection, order_id: int) -> str:
         status = OrderStatus.ERROR
     elif delivery != steps.DONE:
         status = OrderStatus.NEW
-    elif confs and all(s == steps.DONE for s in confs) and (shipped >= ordered or len(confs) == 1
-                                                             and _order_level(conn, order_id)):
+    elif confs and all(s == steps.DONE for s in confs) and (shipped >= ordered or (len(confs) == 1
+                                                             and _order_level(conn, order_id))):
         status = OrderStatus.CONFIRMED
     elif ordered and shipped >= ordered:
         status = OrderStatus.SHIPPED

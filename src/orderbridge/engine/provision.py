@@ -14,13 +14,14 @@ from orderbridge.domain.models import utcnow
 from orderbridge.domain.refs import RefRule
 from orderbridge.engine.hub import Hub
 from orderbridge.ledger import schema as t
+from orderbridge.ledger.db import new_id
 
 
 def _merchant_id(conn: Any, name: str) -> int:
     m = t.merchants
     row = conn.execute(sa.select(m.c.id).where(m.c.name == name)).scalar()
     if row is None:
-        row = conn.execute(m.insert().values(name=name, created_at=utcnow())).inserted_primary_key[0]
+        row = new_id(conn.execute(m.insert().values(name=name, created_at=utcnow())))
     return int(row)
 
 
@@ -51,9 +52,9 @@ def apply_config(hub: Hub, cfg: AppConfig) -> list[str]:
                 conn.execute(t.connections.update().where(t.connections.c.id == existing.id).values(**values))
                 ids[c.name] = int(existing.id)
             else:
-                ids[c.name] = int(conn.execute(t.connections.insert().values(
+                ids[c.name] = new_id(conn.execute(t.connections.insert().values(
                     name=c.name, credentials_enc=box.seal(c.credentials), created_at=now, **values
-                )).inserted_primary_key[0])
+                )))
         roles = {c.name: str(connector_class(c.type).role) for c in cfg.connections}
         for i, r in enumerate(cfg.routes):
             if roles[r.source] != Role.SOURCE or roles[r.backend] != Role.BACKEND:

@@ -131,3 +131,10 @@ def open_ledger(url: str | None = None, *, migrate: bool = True) -> Engine:
     else:
         check_reachable(engine)
     return engine
+
+
+def new_id(result: sa.CursorResult[Any]) -> int:
+    """The primary key of the row an INSERT just created."""
+    key = result.inserted_primary_key
+    assert key is not None
+    return int(key[0])

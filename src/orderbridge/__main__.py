@@ -1,0 +1,3 @@
+from orderbridge.cli.main import run
+
+run()
