@@ -56,7 +56,7 @@ def cust_ref_candidate(cust_po_no: str, source_key: str, rule: RefRule, index: i
     clean = rule.sanitize(body)
     if index == 0 and clean == body and 0 < len(clean) <= rule.max_length:
         return clean
-    hash_len = 10  # 50 bits: collisions need ~2**25 orders sharing a prefix
+    hash_len = min(10, rule.max_length)  # 10 chars = 50 bits: collisions need ~2**25 orders sharing a prefix
     sep = "-" if re.fullmatch(f"[{rule.allowed}]", "-") else ""
     keep = max(0, rule.max_length - hash_len - len(sep))
     head = clean[:keep]

@@ -1,0 +1,71 @@
+"""The embedded runner on its schedules, its health, graceful shutdown; credentials at rest."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import stat
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import sqlalchemy as sa
+
+from orderbridge.connectors.sandbox_kit import ServedApp
+from orderbridge.ledger import schema as t
+from orderbridge.runners.embedded import EmbeddedRunner
+from orderbridge.web.app import create_app
+from tests.conftest import ShopAdmin, shop_config
+from tests.support import shop
+
+
+def test_runner_moves_orders_on_schedule_and_reports_health(make_hub: Any, admin: ShopAdmin) -> None:
+    hub = make_hub(shop_config(admin.url))
+    runner = EmbeddedRunner(hub, tick=0.05)
+
+    async def scenario() -> None:
+        task = asyncio.create_task(runner.run_forever())
+        await asyncio.sleep(0.5)
+        admin.order("R1")
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            if admin.state()["wms"]["creates"] == ["PO-R1"]:
+                break
+            await asyncio.sleep(0.1)
+        runner.stop()
+        await asyncio.wait_for(task, 10)  # graceful shutdown finishes
+        await hub.aclose()
+
+    asyncio.run(scenario())
+    assert admin.state()["wms"]["creates"] == ["PO-R1"]
+    with hub.db.connect() as conn:
+        health = {r.job: r for r in conn.execute(sa.select(t.job_state))}
+    assert {"download", "deliver", "shipments", "upload", "stock", "inventory", "cancels"} <= set(health)
+    assert all(r.lease_owner is None for r in health.values())  # every lease released on shutdown
+    assert health["deliver"].last_status == "ok" and health["deliver"].next_run_at is not None
+
+
+def test_credentials_are_encrypted_at_rest_with_a_private_key_file(make_hub: Any, admin: ShopAdmin) -> None:
+    hub = make_hub(shop_config(admin.url))
+    with hub.db.connect() as conn:
+        stored = conn.execute(sa.select(t.connections.c.credentials_enc)).scalars().all()
+    assert stored and all(shop.TOKEN not in s for s in stored)
+    key_file = Path(os.environ["ORDERBRIDGE_DATA_DIR"]) / "secret.key"
+    assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+    assert hub.box().open(stored[0]) == {"token": shop.TOKEN}
+
+
+def test_web_health_and_webhook_intake(make_hub: Any, admin: ShopAdmin) -> None:
+    admin.order("W1")
+    hub = make_hub(shop_config(admin.url))
+    with ServedApp(create_app(hub, with_runner=False)) as web:
+        assert httpx.get(web.url + "/health").json()["ok"] is True
+        url = web.url + "/webhooks/shop"
+        body = b'{"event": "e-9", "order": "W1"}'
+        first = httpx.post(url, content=body, headers={"x-shop-token": shop.TOKEN})
+        again = httpx.post(url, content=body, headers={"x-shop-token": shop.TOKEN})
+        forged = httpx.post(url, content=b'{"event": "e-10", "order": "W1"}', headers={"x-shop-token": "nope"})
+    assert first.json()["orders"] == {"W1": "new"}
+    assert again.json()["duplicate"] is True
+    assert forged.status_code == 401
