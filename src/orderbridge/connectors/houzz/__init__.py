@@ -1,0 +1,1 @@
+"""Houzz Marketplace (Seller and Vendor programs): connectors and API emulator."""
