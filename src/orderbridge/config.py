@@ -52,6 +52,11 @@ class MerchantConfig(_Strict):
     name: str = Field(min_length=1, max_length=100)
 
 
+class RateLimitConfig(_Strict):
+    calls: int = Field(gt=0, description="at most this many calls ...")
+    period: float = Field(gt=0, description="... per this many seconds, for the external account")
+
+
 class ConnectionConfig(_Strict):
     name: str = Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.-]+$")
     merchant: str
@@ -62,6 +67,8 @@ class ConnectionConfig(_Strict):
     credentials: dict[str, Any] = Field(default_factory=dict)
     settings: dict[str, Any] = Field(default_factory=dict)
     schedule: dict[str, float] = Field(default_factory=dict)
+    rate_limit: RateLimitConfig | None = Field(
+        default=None, description="override the connector's call budget (e.g. a raised API quota)")
 
     @model_validator(mode="after")
     def _known_jobs(self) -> ConnectionConfig:

@@ -16,7 +16,7 @@ from pydantic import ValidationError
 
 from orderbridge.connectors.base import ConnectionContext, Connector
 from orderbridge.connectors.errors import ConfigError
-from orderbridge.connectors.http import ApiClient, RateBudget
+from orderbridge.connectors.http import ApiClient, RateBudget, RateSpec
 from orderbridge.logs import register_secret
 
 log = logging.getLogger("orderbridge.registry")
@@ -93,6 +93,7 @@ def build_connector(
     connection_id: int = 0,
     budget: RateBudget | None = None,
     timeout: float = 30.0,
+    rate: RateSpec | None = None,
 ) -> Connector:
     cls = connector_class(type_name)
     parsed_settings = parse_model(cls.settings_model, settings, f"settings of connection {name!r}")
@@ -109,7 +110,7 @@ def build_connector(
     http = ApiClient(
         url,
         account_key=cls.account_key(parsed_creds, url),
-        rate=cls.rate_spec(parsed_creds),
+        rate=rate or cls.rate_spec(parsed_creds),
         budget=budget,
         timeout=timeout,
     )

@@ -12,7 +12,7 @@ from sqlalchemy.engine import Connection, Engine
 from orderbridge.config import RunnerConfig
 from orderbridge.connectors.base import BackendConnector, Connector, SourceConnector
 from orderbridge.connectors.errors import ConfigError
-from orderbridge.connectors.http import RateBudget
+from orderbridge.connectors.http import RateBudget, RateSpec
 from orderbridge.connectors.registry import build_connector, connector_class
 from orderbridge.ledger import schema as t
 from orderbridge.ledger.secrets import SecretBox
@@ -35,6 +35,7 @@ class ConnectionRow:
     schedule: dict[str, float]
     credentials_enc: str
     updated_at: Any
+    rate_limit: dict[str, Any] | None = None
 
 
 @dataclass
@@ -76,7 +77,7 @@ class Hub:
             id=row["id"], name=row["name"], merchant_id=row["merchant_id"], merchant=row["merchant"],
             type=row["type"], role=row["role"], enabled=row["enabled"], settings=row["settings"] or {},
             base_url=row["base_url"], test_mode=row["test_mode"], schedule=row["schedule"] or {},
-            credentials_enc=row["credentials_enc"], updated_at=row["updated_at"],
+            credentials_enc=row["credentials_enc"], updated_at=row["updated_at"], rate_limit=row["rate_limit"],
         )
 
     def connections(self, conn: Connection, *, enabled_only: bool = False) -> list[ConnectionRow]:
@@ -110,6 +111,7 @@ class Hub:
             connection_id=row.id,
             budget=self.budget,
             timeout=self.http_timeout,
+            rate=RateSpec(**row.rate_limit) if row.rate_limit else None,
         )
         self._live[row.id] = (row.updated_at, instance)
         return instance

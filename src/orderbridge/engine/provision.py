@@ -42,6 +42,7 @@ def apply_config(hub: Hub, cfg: AppConfig) -> list[str]:
                 "merchant_id": merchants[c.merchant], "type": c.type, "role": str(cls.role),
                 "settings": c.settings, "base_url": c.base_url, "test_mode": c.test_mode,
                 "enabled": c.enabled, "schedule": c.schedule, "updated_at": now,
+                "rate_limit": c.rate_limit.model_dump() if c.rate_limit else None,
             }
             existing = conn.execute(sa.select(t.connections.c.id, t.connections.c.credentials_enc)
                                     .where(t.connections.c.name == c.name)).first()

@@ -93,6 +93,7 @@ connections = sa.Table(
     sa.Column("test_mode", sa.Boolean, nullable=False, default=False),
     sa.Column("enabled", sa.Boolean, nullable=False, default=True),
     sa.Column("schedule", sa.JSON, nullable=False, default=dict),
+    sa.Column("rate_limit", sa.JSON, nullable=True),  # {"calls": N, "period": S} overriding the connector's
     _created(),
     sa.Column("updated_at", UTCDateTime, nullable=False),
 )
