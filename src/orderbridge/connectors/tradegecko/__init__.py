@@ -1,0 +1,1 @@
+"""TradeGecko / QuickBooks Commerce: backend connector and API emulator (sandbox)."""
