@@ -379,3 +379,15 @@ def test_seeding_keeps_houzz_format(admin: Admin, url: str) -> None:
     assert order["OrderTotal"] == "5.00" and order["Status"] == "Placed"
     dup = admin.http.post(f"/accounts/{acc['acct']}/orders", json=body)
     assert dup.status_code == 409
+
+
+def test_listing_status_filter_follows_updates(url: str, admin: Admin) -> None:
+    acc = admin.account()
+    admin.listings(acc["acct"], "A", "B", "C")
+    body = ("<UpdateInventoryRequest><SKU>B</SKU><Action>update</Action><Status>Inactive</Status>"
+            "</UpdateInventoryRequest>")
+    assert xml(post(url, acc, "updateInventory", body)).findtext("Ack") == "Success"
+    active = get(url, acc, "getListings", Status="Active").json()
+    assert active["TotalListingCount"] == "2" and [x["SKU"] for x in active["Listings"]] == ["A", "C"]
+    assert [x["SKU"] for x in get(url, acc, "getListings", Status="inactive").json()["Listings"]] == ["B"]
+    assert get(url, acc, "getListings").json()["TotalListingCount"] == "3"

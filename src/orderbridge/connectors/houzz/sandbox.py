@@ -125,6 +125,7 @@ class Account:
     orders: dict[str, HOrder] = field(default_factory=dict)
     by_status: dict[str, list[tuple[str, str]]] = field(default_factory=dict)
     listings: dict[str, dict[str, Any]] = field(default_factory=dict)
+    listing_index: dict[str, list[str]] = field(default_factory=dict)  # status (lower case) or "all" -> SKUs
     by_product: dict[str, str] = field(default_factory=dict)
     actions: list[dict[str, Any]] = field(default_factory=list)
     inventory_log: list[dict[str, Any]] = field(default_factory=list)
@@ -567,7 +568,9 @@ class HouzzSandbox:
         sku = str(body.get("SKU", "")).strip()
         if not sku:
             raise AdminError("a listing needs a SKU")
-        listing = acct.listings.get(sku) or {"SKU": sku, "history": []}
+        existing = acct.listings.get(sku)
+        before = str(existing.get("Status", "")) if existing else None
+        listing = existing or {"SKU": sku, "history": []}
         listing.update({k: v for k, v in body.items() if k != "history"})
         listing["SKU"] = sku
         listing.setdefault("ProductId", str(next(self.product_ids)))
@@ -577,7 +580,18 @@ class HouzzSandbox:
         listing.setdefault("Title", sku)
         acct.listings[sku] = listing
         acct.by_product[listing["ProductId"]] = sku
+        if existing is None:
+            acct.listing_index.setdefault("all", []).append(sku)
+        self.reindex_listing(acct, sku, before, str(listing["Status"]))
         return listing
+
+    @staticmethod
+    def reindex_listing(acct: Account, sku: str, before: str | None, after: str) -> None:
+        if before is not None and before.lower() == after.lower():
+            return
+        if before is not None:
+            acct.listing_index[before.lower()].remove(sku)  # status changes are rare
+        acct.listing_index.setdefault(after.lower(), []).append(sku)
 
     def update_inventory(self, acct: Account, f: dict[str, str]) -> dict[str, Any]:
         sku = f.get("sku", "")
@@ -607,6 +621,8 @@ class HouzzSandbox:
             raise HouzzFault("SkuNotFound", f"No listing with SKU {sku}.", SKU=sku)
         entry = {"seq": next(self.seq), "at": self.now().isoformat(), "SKU": sku,
                  "previous": listing.get("Quantity"), **changes}
+        if "Status" in changes:
+            self.reindex_listing(acct, sku, str(listing.get("Status", "")), str(changes["Status"]))
         listing.update(changes)
         listing["history"].append(entry)
         acct.inventory_log.append(entry)
@@ -805,8 +821,9 @@ class _App:
                 raise HouzzFault("SkuNotFound", f"No listing with SKU {sku or q.get('productid')}.")
             return {"Listing": sb.listing_view(listing)}
         wanted = (q.get("status", "All") or "All").lower()
-        rows = [v for v in acct.listings.values() if wanted == "all" or str(v.get("Status", "")).lower() == wanted]
-        return {"TotalListingCount": len(rows), "Listings": [sb.listing_view(v) for v in rows[start:start + size]]}
+        skus = acct.listing_index.get(wanted, [])
+        rows = [sb.listing_view(acct.listings[sku]) for sku in skus[start:start + size]]
+        return {"TotalListingCount": len(skus), "Listings": rows}
 
     def rate_limited(self, request: Request, exc: RateLimitExceeded) -> Response:
         q = {k.lower(): v for k, v in request.query_params.items()}
