@@ -377,3 +377,20 @@ def test_credentials_need_a_token_or_a_full_oauth_client(stocked: TG) -> None:
         stocked.connector(credentials={"access_token": ""})
     with pytest.raises(ConfigError):
         stocked.connector(credentials={"access_token": "x", "refresh_token": "only-this"})
+
+
+def test_rate_spec_and_account_key() -> None:
+    from orderbridge.connectors.http import RateSpec
+    from orderbridge.connectors.tradegecko.connector import QuickBooksCommerceConnector, TradeGeckoCredentials
+
+    url = "https://api.tradegecko.com"
+    token = TradeGeckoCredentials(access_token="secret-token-1")
+    assert TradeGeckoConnector.rate_spec(token) == RateSpec(300, 300.0)
+    key = TradeGeckoConnector.account_key(token, url)
+    assert "secret-token-1" not in key
+    assert key == QuickBooksCommerceConnector.account_key(token, url)  # one API, one budget
+    assert key != TradeGeckoConnector.account_key(TradeGeckoCredentials(access_token="secret-token-2"), url)
+    oauth = dict(refresh_token="r", client_id="app-1", client_secret="s")
+    before = TradeGeckoConnector.account_key(TradeGeckoCredentials(access_token="a1", **oauth), url)
+    after = TradeGeckoConnector.account_key(TradeGeckoCredentials(access_token="a2", **oauth), url)
+    assert before == after  # the budget survives token rotation

@@ -72,17 +72,16 @@ def test_faults_on_reads_are_retried(stocked: TG) -> None:
 # ------------------------------------------------------------------------------ rate limits
 
 
-class FixedSpecBudget:
-    """A real leaky-bucket budget run at the sandbox's scaled-down limit instead of 300 / 300 s."""
+class RecordingBudget(LocalBudget):
+    """The real in-process budget, noting which account keys and limits it was asked for."""
 
-    def __init__(self, spec: RateSpec) -> None:
-        self.inner = LocalBudget()
-        self.spec = spec
-        self.keys: Counter[str] = Counter()
+    def __init__(self) -> None:
+        super().__init__()
+        self.asked: Counter[tuple[str, RateSpec]] = Counter()
 
     async def acquire(self, key: str, spec: RateSpec) -> None:
-        self.keys[key] += 1
-        await self.inner.acquire(key, self.spec)
+        self.asked[(key, spec)] += 1
+        await super().acquire(key, spec)
 
 
 @pytest.fixture
@@ -95,7 +94,8 @@ def limited() -> Iterator[TG]:
 
 
 def test_burst_through_the_budget_stays_under_the_limit(limited: TG) -> None:
-    budget = FixedSpecBudget(RateSpec(20, 2.0))
+    budget = RecordingBudget()
+    scaled = RateSpec(20, 2.0)  # the documented 300 per 300 s, scaled down like the sandbox's window
 
     async def burst(c: TradeGeckoConnector) -> list[str]:
         ids = await asyncio.gather(*(c.create_order(delivery(f"B{i}", email=f"b{i}@example.com"), f"k-B{i}")
@@ -103,9 +103,10 @@ def test_burst_through_the_budget_stays_under_the_limit(limited: TG) -> None:
         await c.stock_levels()
         return list(ids)
 
-    ids = limited.run(burst, budget=budget, settings={"variant_cache_seconds": 0})
+    ids = limited.run(burst, budget=budget, rate=scaled, settings={"variant_cache_seconds": 0})
     assert len(set(ids)) == 14 and limited.counts()["total"] == 14
-    assert len(budget.keys) == 1 and next(iter(budget.keys)).startswith("tradegecko:")
+    [(key, spec)] = budget.asked
+    assert key.startswith("tradegecko:") and spec == scaled
     calls = [c for c in limited.calls() if not c["path"].startswith("/__sandbox__")]
     assert len(calls) >= 40  # enough to cross several windows
     assert [c for c in calls if c["status"] == 429] == []

@@ -85,12 +85,12 @@ class TG:
     # ------------------------------------------------------------------ connectors
     def connector(
         self, settings: dict[str, Any] | None = None, credentials: dict[str, Any] | None = None,
-        type_name: str = "tradegecko", timeout: float = 5.0, budget: Any = None,
+        type_name: str = "tradegecko", timeout: float = 5.0, budget: Any = None, rate: RateSpec | None = None,
     ) -> TradeGeckoConnector:
         conn = build_connector(
             type_name, name="tg-test", settings=settings or {},
             credentials=credentials or {"access_token": self.token}, base_url=self.url, test_mode=True,
-            budget=budget or NoBudget(), timeout=timeout,
+            budget=budget or NoBudget(), timeout=timeout, rate=rate,
         )
         assert isinstance(conn, TradeGeckoConnector)
         return conn
