@@ -9,7 +9,7 @@ import click
 import typer
 
 from orderbridge import __version__
-from orderbridge.cli import connections, mappings, ops, orders, sandbox
+from orderbridge.cli import connections, demo, mappings, ops, orders, sandbox
 from orderbridge.cli.common import err_console
 from orderbridge.connectors.errors import ConnectorError
 
@@ -20,6 +20,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     rich_markup_mode="rich",
+    pretty_exceptions_enable=False,  # failures are reported by run(), in words
 )
 
 
@@ -42,10 +43,11 @@ def main(
 
 
 ops.register(app)
+app.command("demo")(demo.demo)
 app.add_typer(orders.app, name="orders")
 app.add_typer(connections.app, name="connections")
 app.add_typer(mappings.app, name="mappings")
-app.add_typer(sandbox.app, name="sandbox")
+app.command("sandbox")(sandbox.sandbox)
 
 
 def run() -> None:

@@ -11,10 +11,6 @@ from orderbridge.cli.common import err_console
 from orderbridge.connectors.errors import ConfigError
 from orderbridge.connectors.registry import sandbox_factories
 
-app = typer.Typer(help="API emulators (sandboxes) of the external systems, for test mode and demos.",
-                  invoke_without_command=True)
-
-
 def _parse_options(values: list[str]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for item in values:
@@ -28,16 +24,14 @@ def _parse_options(values: list[str]) -> dict[str, Any]:
     return out
 
 
-@app.callback()
 def sandbox(
-    ctx: typer.Context,
     name: Annotated[str | None, typer.Argument(help="Which API to emulate (see --list).")] = None,
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8100,
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     option: Annotated[list[str] | None, typer.Option("--option", "-o", help="Sandbox option KEY=VALUE.")] = None,
     list_: Annotated[bool, typer.Option("--list", help="List the available sandboxes.")] = False,
 ) -> None:
-    """Serve NAME's API emulator on PORT (admin surface under /__sandbox__/)."""
+    """Serve an API emulator (sandbox) of an external system on PORT; admin surface under /__sandbox__/."""
     factories = sandbox_factories()
     if list_ or name is None:
         typer.echo("\n".join(sorted(factories)) or "no sandboxes installed")

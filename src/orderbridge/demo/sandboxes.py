@@ -1,0 +1,63 @@
+"""Sandboxes started in their own processes (`orderbridge sandbox NAME`), for the demo and benchmarks."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from typing import Any
+
+import httpx
+
+from orderbridge.connectors.errors import ConfigError
+from orderbridge.connectors.sandbox_kit import free_port
+
+
+class SandboxProcess:
+    def __init__(self, name: str, options: dict[str, Any] | None = None, port: int = 0) -> None:
+        self.name = name
+        self.port = port or free_port()
+        self.options = options or {}
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def admin(self) -> httpx.Client:
+        return httpx.Client(base_url=self.url + "/__sandbox__", timeout=30)
+
+    def start(self, timeout: float = 30.0) -> SandboxProcess:
+        args = [sys.executable, "-m", "orderbridge", "sandbox", self.name, "--port", str(self.port)]
+        for key, value in self.options.items():
+            args += ["-o", f"{key}={json.dumps(value)}"]
+        self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                err = (self.proc.stderr.read() if self.proc.stderr else b"").decode()[-2000:]
+                raise ConfigError(f"the {self.name} sandbox did not start: {err}",
+                                  fix="see the message above; is the port free?")
+            try:
+                if httpx.get(self.url + "/__sandbox__/health", timeout=1).status_code == 200:
+                    return self
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.1)
+        self.stop()
+        raise ConfigError(f"the {self.name} sandbox did not answer within {timeout:.0f} s")
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+
+    def __enter__(self) -> SandboxProcess:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
