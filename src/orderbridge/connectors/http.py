@@ -166,7 +166,7 @@ class ApiClient:
         after = getattr(exc, "retry_after", None)
         if after is not None:
             return min(float(after), self.max_wait)
-        return float(wait_exponential_jitter(initial=0.2, max=self.max_wait)(state))
+        return float(wait_exponential_jitter(multiplier=0.2, max=self.max_wait)(state))
 
     async def _send_once(self, method: str, url: str, idempotent: bool, **kwargs: Any) -> httpx.Response:
         await self.budget.acquire(self.account_key, self.rate)
