@@ -53,7 +53,9 @@ app.command("sandbox")(sandbox.sandbox)
 def run() -> None:
     """Entry point: every known failure is one clear message and a non-zero exit, never a traceback."""
     try:
-        app(standalone_mode=False)
+        code = app(standalone_mode=False)  # a command's typer.Exit(n) comes back as n
+        if isinstance(code, int) and code:
+            sys.exit(code)
     except ConnectorError as exc:
         # Plain text: messages may hold brackets, and must not be wrapped mid-sentence.
         sys.stderr.write(f"error: {exc.message}\n")

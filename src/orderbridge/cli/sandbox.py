@@ -11,6 +11,7 @@ from orderbridge.cli.common import err_console
 from orderbridge.connectors.errors import ConfigError
 from orderbridge.connectors.registry import sandbox_factories
 
+
 def _parse_options(values: list[str]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for item in values:

@@ -114,7 +114,7 @@ async def _run(opts: DemoOptions, houzz: SandboxProcess, tradegecko: SandboxProc
                 scenario.expected_final(statuses.get(o, ""), o) for o in scenario.order_ids)
             summary = _summary(scenario, statuses, errors, time.monotonic() - started, opts.port)
             report(summary)
-            if (opts.until_done and done) or time.monotonic() - started > opts.timeout and opts.until_done:
+            if (opts.until_done and done) or (time.monotonic() - started > opts.timeout and opts.until_done):
                 break
             if server.should_exit:
                 break
