@@ -9,6 +9,7 @@ missing SKU alias once the order shows the error).
 from __future__ import annotations
 
 import random
+import zlib
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -99,13 +100,13 @@ class Scenario:
                 lines = [{"sku": sku_of[ln["variant_id"]], "quantity": ln["quantity"]}
                          for ln in order["order_line_items"] if ln.get("variant_id") in sku_of]
                 carriers = [("UPS", "1Z"), ("FedEx", "7")]
-                if len(lines) > 1:  # ship in two packages
-                    packages = [{"lines": lines[:1]}, {"lines": lines[1:]}]
-                else:
-                    packages = [{"lines": lines}]
-                for i, pkg in enumerate(packages):
+                parts = [lines[:1], lines[1:]] if len(lines) > 1 else [lines]  # several lines: two packages
+                packages: list[dict[str, Any]] = []
+                for i, part in enumerate(parts):
                     carrier, prefix = carriers[i % 2]
-                    pkg.update(tracking_company=carrier, tracking_number=f"{prefix}{abs(hash((ref, i))) % 10**10:010d}")
+                    number = zlib.crc32(f"{ref}/{i}".encode())
+                    packages.append({"lines": part, "tracking_company": carrier,
+                                     "tracking_number": f"{prefix}{number:010d}"})
                 r = g.post(f"/accounts/{tg}/ship", json={"order_id": order["id"], "packages": packages})
                 if r.status_code < 300:
                     self.shipped.add(ref)
