@@ -9,11 +9,10 @@ from typing import Any
 import sqlalchemy as sa
 
 from orderbridge.connectors.base import SkippedOrder, Window
-from orderbridge.connectors.errors import AuthError, ConfigError, ConnectorError, DataError
 from orderbridge.domain.models import Cancellation, utcnow
 from orderbridge.engine import steps
+from orderbridge.engine.attempt import attempt, failed
 from orderbridge.engine.context import JobContext, read_cursor, window_start, write_cursor
-from orderbridge.engine.delivery import _hold_for_config, _transient
 from orderbridge.engine.hub import ConnectionRow, Hub
 from orderbridge.engine.orders import _record_skip, recompute_status
 from orderbridge.engine.rules import delivery_request
@@ -107,20 +106,10 @@ async def _cancel_at_backends(ctx: JobContext) -> None:
                 source_name=ctx.row.name, backend_name=backend_row.name)
             if not steps.claim(conn, k, row.id):
                 return
-        try:
-            result = await backend.cancel_order(row.backend_order_id, request)
-        except DataError as exc:
-            with ctx.tx() as conn:
-                steps.fail_data(conn, k, row.id, exc.message)
-                _finish(conn, ctx, row, "failed", exc.message, backend_row.name)
-            return
-        except (AuthError, ConfigError) as exc:
-            _hold_for_config(ctx, k, row.id, exc)
-            raise
-        except Exception as exc:
-            if not isinstance(exc, ConnectorError):
-                log.exception("unexpected failure cancelling order %s", row.order_id)
-            _transient(ctx, k, row, exc, "Cancellation at the backend")
+        result = await attempt(
+            ctx, k, row, "Cancellation at the backend", lambda: backend.cancel_order(row.backend_order_id, request),
+            on_data=lambda conn, exc: _finish(conn, ctx, row, "failed", exc.message, backend_row.name))
+        if failed(result):
             return
         with ctx.tx() as conn:
             if result.canceled:

@@ -8,40 +8,20 @@ from typing import Any
 import sqlalchemy as sa
 from pydantic import ValidationError
 
-from orderbridge.connectors.errors import AuthError, ConfigError, ConnectorError, DataError
+from orderbridge.connectors.errors import DataError
 from orderbridge.domain.models import utcnow
 from orderbridge.domain.validation import describe_validation_error
 from orderbridge.engine import steps
+from orderbridge.engine.attempt import attempt, failed
 from orderbridge.engine.context import JobContext
 from orderbridge.engine.orders import clear_error, recompute_status, set_error
 from orderbridge.engine.rules import delivery_request, stored_order
-from orderbridge.engine.timeline import alert, event
+from orderbridge.engine.timeline import event
 from orderbridge.ledger import schema as t
 
 log = logging.getLogger("orderbridge.engine.delivery")
 
 BATCH = 500
-
-
-def _transient(ctx: JobContext, table: sa.Table, row: Any, exc: Exception, what: str) -> None:
-    with ctx.tx() as conn:
-        fresh = conn.execute(sa.select(table).where(table.c.id == row.id)).one()
-        parked = steps.fail_transient(conn, table, fresh, exc, ctx.hub.runner)
-        event(conn, row.order_id, "retry" if not parked else "parked",
-              f"{what} failed ({exc}); " + ("gave up retrying: parked" if parked else "will retry"))
-        if parked:
-            alert(conn, kind="parked", key=f"parked:{table.name}:{row.id}", connection_id=ctx.row.id,
-                  order_id=row.order_id, message=f"{what} kept failing and was parked: {exc}",
-                  fix="check the connection, then retry the order")
-
-
-def _hold_for_config(ctx: JobContext, table: sa.Table, row_id: int, exc: AuthError | ConfigError) -> None:
-    """Auth/config problems are the connection's, not the order's: put the step back."""
-    from datetime import timedelta
-
-    with ctx.tx() as conn:
-        conn.execute(table.update().where(table.c.id == row_id).values(
-            state=steps.PENDING, last_error=str(exc), next_attempt_at=utcnow() + timedelta(seconds=60)))
 
 
 # ------------------------------------------------------------------------------ workflow
@@ -67,18 +47,8 @@ async def workflow(ctx: JobContext) -> None:
             if not steps.claim(conn, w, row.id):
                 return
             order_row = conn.execute(sa.select(o).where(o.c.id == row.order_id)).one()
-        try:
-            note = await src.run_workflow_step(row.name, stored_order(order_row))
-        except DataError as exc:
-            with ctx.tx() as conn:
-                steps.fail_data(conn, w, row.id, exc.message)
-                set_error(conn, row.order_id, exc.code, f"{row.label}: {exc.message}", exc.fix)
-            return
-        except (AuthError, ConfigError) as exc:
-            _hold_for_config(ctx, w, row.id, exc)
-            raise
-        except Exception as exc:
-            _transient(ctx, w, row, exc, row.label)
+        note = await attempt(ctx, w, row, row.label, lambda: src.run_workflow_step(row.name, stored_order(order_row)))
+        if failed(note):
             return
         with ctx.tx() as conn:
             steps.succeed(conn, w, row.id)
@@ -171,28 +141,21 @@ async def _deliver_one(ctx: JobContext, backend: Any, routes: dict[int, Any], so
             return
         if not steps.claim(conn, d, row.id):  # the intent, committed before the call
             return
-    try:
-        backend_id = None
+    async def send() -> tuple[str, str]:
         if row.attempts > 0 and backend.capabilities.lookup_by_reference:
             # An earlier attempt may have reached the backend: look before creating again.
-            backend_id = await backend.find_order(request)
-            how = "found at the backend after an interrupted attempt"
-        if backend_id is None:
-            backend_id = await backend.create_order(request, row.idempotency_key)
-            how = "created"
-    except DataError as exc:
-        with ctx.tx() as conn:
-            steps.fail_data(conn, d, row.id, exc.message)
-            set_error(conn, row.order_id, exc.code, exc.message, exc.fix)
+            found = await backend.find_order(request)
+            if found is not None:
+                return found, "found at the backend after an interrupted attempt"
+        return await backend.create_order(request, row.idempotency_key), "created"
+
+    def data_error(conn: Any, exc: DataError) -> None:
+        set_error(conn, row.order_id, exc.code, exc.message, exc.fix)
+
+    sent = await attempt(ctx, d, row, f"Delivery to {ctx.row.name}", send, on_data=data_error)
+    if failed(sent):
         return
-    except (AuthError, ConfigError) as exc:
-        _hold_for_config(ctx, d, row.id, exc)
-        raise
-    except Exception as exc:
-        if not isinstance(exc, ConnectorError):
-            log.exception("unexpected failure delivering order %s", row.order_id)
-        _transient(ctx, d, row, exc, f"Delivery to {ctx.row.name}")
-        return
+    backend_id, how = sent
     with ctx.tx() as conn:
         steps.succeed(conn, d, row.id, backend_order_id=str(backend_id))
         clear_error(conn, row.order_id)

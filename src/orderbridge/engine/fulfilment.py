@@ -8,12 +8,11 @@ from typing import Any
 import sqlalchemy as sa
 
 from orderbridge.connectors.base import ConfirmMode
-from orderbridge.connectors.errors import AuthError, ConfigError, ConnectorError, DataError
 from orderbridge.domain.models import Shipment, utcnow
 from orderbridge.engine import steps
+from orderbridge.engine.attempt import attempt, failed
 from orderbridge.engine.context import JobContext, read_cursor, window_start, write_cursor
-from orderbridge.engine.delivery import _hold_for_config, _transient
-from orderbridge.engine.orders import recompute_status, set_error, shipped_fraction
+from orderbridge.engine.orders import recompute_status, shipped_fraction
 from orderbridge.engine.rules import stored_order
 from orderbridge.engine.timeline import event
 from orderbridge.ledger import schema as t
@@ -114,24 +113,14 @@ async def upload(ctx: JobContext) -> None:
                 q = q.where(t.shipments.c.external_id.in_(row.shipment_ids))
             shipments = [Shipment.model_validate(r.data) for r in conn.execute(q.order_by(t.shipments.c.id))]
         stored = stored_order(order_row)
-        try:
-            note = ""
+
+        async def confirm() -> str:
             if row.attempts > 0 and await src.is_confirmed(stored, shipments):
-                note = "already confirmed at the source (found after an interrupted attempt)"
-            else:
-                note = (await src.upload_shipments(stored, shipments)).note
-        except DataError as exc:
-            with ctx.tx() as conn:
-                steps.fail_data(conn, c, row.id, exc.message)
-                set_error(conn, row.order_id, exc.code, f"Shipment confirmation refused: {exc.message}", exc.fix)
-            return
-        except (AuthError, ConfigError) as exc:
-            _hold_for_config(ctx, c, row.id, exc)
-            raise
-        except Exception as exc:
-            if not isinstance(exc, ConnectorError):
-                log.exception("unexpected failure confirming order %s", row.order_id)
-            _transient(ctx, c, row, exc, "Shipment confirmation")
+                return "already confirmed at the source (found after an interrupted attempt)"
+            return (await src.upload_shipments(stored, shipments)).note
+
+        note = await attempt(ctx, c, row, "Shipment confirmation refused", confirm)
+        if failed(note):
             return
         with ctx.tx() as conn:
             steps.succeed(conn, c, row.id, note=note)
