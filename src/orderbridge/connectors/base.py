@@ -344,6 +344,11 @@ class BackendConnector(Connector):
         """Create the order; return the backend's order id."""
         raise self.unsupported('create_order')
 
+    def take_delivery_note(self, cust_ref: str) -> str:
+        """Warnings about the last delivery of this reference (e.g. a line imported without a
+        product), written to the order's timeline; empty when there is nothing to say."""
+        return ""
+
     def shipments(self, window: Window) -> AsyncIterator[Shipment]:
         raise self.unsupported('shipments')
 

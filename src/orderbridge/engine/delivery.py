@@ -159,7 +159,8 @@ async def _deliver_one(ctx: JobContext, backend: Any, routes: dict[int, Any], so
     with ctx.tx() as conn:
         steps.succeed(conn, d, row.id, backend_order_id=str(backend_id))
         clear_error(conn, row.order_id)
+        note = backend.take_delivery_note(request.cust_ref)
         event(conn, row.order_id, "delivered",
-              f"Order {how} in {ctx.row.name} as {request.cust_ref} (id {backend_id})")
+              f"Order {how} in {ctx.row.name} as {request.cust_ref} (id {backend_id})" + (f": {note}" if note else ""))
         recompute_status(conn, row.order_id)
     ctx.count()
