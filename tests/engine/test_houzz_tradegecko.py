@@ -1,0 +1,162 @@
+"""Houzz -> TradeGecko end to end, through the engine and both sandboxes over real HTTP: partial and
+multi-package shipments, an unknown SKU fixed by an alias, cancellations before and after delivery, an
+expired OAuth token refreshed mid-run, the TradeGecko rate limit, and injected faults on order creation."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+from orderbridge.config import AppConfig
+from orderbridge.demo.sandboxes import SandboxProcess
+from orderbridge.demo.scenario import HOUZZ_ACCOUNT
+from orderbridge.engine.hub import Hub
+from orderbridge.engine.operations import add_alias
+from orderbridge.ledger import schema as t
+from orderbridge.runners.embedded import sync_once
+
+ACCT = HOUZZ_ACCOUNT["id"]
+
+
+@pytest.fixture
+def sandboxes() -> Iterator[tuple[SandboxProcess, SandboxProcess]]:
+    with SandboxProcess("houzz", {"accounts": [], "rate_limit": False}) as houzz, \
+            SandboxProcess("tradegecko", {"rate_calls": 40, "rate_period": 4}) as tg:
+        yield houzz, tg
+
+
+def sync(hub: Hub, *only: str) -> None:
+    async def go() -> None:
+        try:
+            await sync_once(hub, connections=list(only) or None)
+        finally:
+            await hub.aclose()
+    asyncio.run(go())
+
+
+def statuses(hub: Hub) -> dict[str, str]:
+    with hub.db.connect() as conn:
+        return dict(conn.execute(sa.select(t.orders.c.external_id, t.orders.c.status)).all())
+
+
+def order(h: Any, lines: list[tuple[str, int]]) -> str:
+    body = {"CustomerName": "Zoë Müller", "ShippingMethod": "Standard",
+            "Address": {"Address": "1 Main St", "City": "Austin", "State": "TX", "Zip": "73301", "Country": "US"},
+            "OrderItems": [{"Type": "Product", "SKU": s, "Title": s, "Quantity": str(q), "Price": "10.00"}
+                           for s, q in lines]}
+    return str(h.post(f"/accounts/{ACCT}/orders", json=body).json()[0]["OrderId"])
+
+
+def wait_due(hub: Hub) -> None:
+    """Sleep until every delivery scheduled for a retry is due."""
+    with hub.db.connect() as conn:
+        nxt = conn.execute(sa.select(sa.func.max(t.deliveries.c.next_attempt_at)).where(
+            t.deliveries.c.state == "pending")).scalar()
+    if nxt is not None:
+        time.sleep(max(0.0, nxt.timestamp() - time.time()) + 0.2)
+
+
+def test_houzz_to_tradegecko_end_to_end(make_hub: Any, sandboxes: tuple[SandboxProcess, SandboxProcess]) -> None:
+    houzz, tg = sandboxes
+    with houzz.admin() as h, tg.admin() as g:
+        h.post("/accounts", json=HOUZZ_ACCOUNT).raise_for_status()
+        h.post(f"/accounts/{ACCT}/listings", json=[{"SKU": s} for s in ("A-1", "B-2", "OLD-3")]).raise_for_status()
+        made = g.post("/accounts", json={"name": "Shop", "oauth": {"expires_in": 3600}}).json()
+        tg_acct, oauth = made["account"]["id"], made["oauth"]
+        g.post(f"/accounts/{tg_acct}/variants", json=[
+            {"sku": "A-1", "name": "A", "stock": {"Main Warehouse": 100}},
+            {"sku": "B-2", "name": "B", "stock": {"Main Warehouse": 100}},
+            {"sku": "NEW-3", "name": "C", "stock": {"Main Warehouse": 100}}]).raise_for_status()
+        plain = [order(h, [("A-1", 1)]) for _ in range(6)]
+        two_lines = order(h, [("A-1", 2), ("B-2", 1)])
+        legacy = order(h, [("OLD-3", 1)])
+        early_cancel = order(h, [("B-2", 1)])
+        late_cancel = order(h, [("B-2", 1)])
+    fast = {"calls": 9, "period": 1}  # just under the sandbox's 40 per 4 s
+    cfg = AppConfig.model_validate({
+        "runner": {"concurrency": 4, "lease_seconds": 30},
+        "merchants": [{"name": "m"}],
+        "connections": [
+            {"name": "houzz", "merchant": "m", "type": "houzz_seller", "test_mode": True, "base_url": houzz.url,
+             "rate_limit": {"calls": 50, "period": 1},
+             "credentials": {"app_id": HOUZZ_ACCOUNT["app_name"], "username": HOUZZ_ACCOUNT["user_name"],
+                             "token": HOUZZ_ACCOUNT["token"]}},
+            {"name": "tg", "merchant": "m", "type": "quickbooks_commerce", "test_mode": True, "base_url": tg.url,
+             "rate_limit": fast,
+             "credentials": {"access_token": oauth["access_token"], "refresh_token": oauth["refresh_token"],
+                             "client_id": oauth["client_id"], "client_secret": oauth["client_secret"]}},
+        ],
+        "routes": [{"source": "houzz", "backend": "tg"}],
+    })
+    hub = make_hub(cfg)
+    hub.http_timeout = 2
+
+    # Orders come in and are processed and charged; before any delivery, one is cancelled by Houzz.
+    sync(hub, "houzz")
+    with houzz.admin() as h:
+        h.post(f"/accounts/{ACCT}/orders/{early_cancel}/cancel", json={"by": "houzz", "code": 6}).raise_for_status()
+    sync(hub, "houzz")
+    assert statuses(hub)[early_cancel] == "canceled"
+
+    # The access token expires and creates meet faults: 503s, a timeout after the write, a bad body.
+    with tg.admin() as g:
+        g.post("/tokens/expire", json={"access_token": oauth["access_token"]}).raise_for_status()
+        g.post("/faults", json={"match": "/orders", "next": [
+            {"kind": "503", "count": 1}, {"kind": "timeout_after", "count": 1}, {"kind": "malformed", "count": 1}],
+            "hang_seconds": 4}).raise_for_status()
+    for _ in range(6):
+        sync(hub)
+        wait_due(hub)
+    st = statuses(hub)
+    assert st[legacy] == "error"
+    assert all(st[o] == "at_wms" for o in [*plain, two_lines, late_cancel]), st
+    with hub.db.connect() as conn:
+        message = conn.execute(sa.select(t.orders.c.error_message).where(t.orders.c.external_id == legacy)).scalar()
+        creds = hub.box().open(conn.execute(sa.select(t.connections.c.credentials_enc).where(
+            t.connections.c.name == "tg")).scalar())
+    assert "OLD-3" in message
+    assert creds["refresh_token"] != oauth["refresh_token"]  # rotated, and kept (encrypted)
+
+    # The merchant adds the alias; the buyer cancels a delivered order; the warehouse ships.
+    add_alias(hub, "m", "OLD-3", "NEW-3")
+    with houzz.admin() as h:
+        h.post(f"/accounts/{ACCT}/orders/{late_cancel}/cancel", json={"by": "houzz", "code": 6}).raise_for_status()
+    sync(hub)
+    with tg.admin() as g:
+        refs = {o["reference_number"]: o for o in g.get(f"/accounts/{tg_acct}/orders").json()}
+    with hub.db.connect() as conn:
+        ref_of = dict(conn.execute(sa.select(t.orders.c.external_id, t.orders.c.cust_ref)).all())
+    assert refs[ref_of[late_cancel]]["status"] == "void"
+    assert statuses(hub)[late_cancel] == "canceled"
+    with tg.admin() as g:
+        for oid in [*plain, legacy]:
+            g.post(f"/accounts/{tg_acct}/ship", json={"reference_number": ref_of[oid], "packages": [
+                {"tracking_company": "UPS", "tracking_number": f"1Z{oid[-4:]}"}]}).raise_for_status()
+        # two packages, the first one alone first: a partial shipment
+        g.post(f"/accounts/{tg_acct}/ship", json={"reference_number": ref_of[two_lines], "packages": [
+            {"lines": [{"sku": "A-1", "quantity": 2}], "tracking_company": "UPS", "tracking_number": "1ZPART1"}]})
+    sync(hub)
+    assert statuses(hub)[two_lines] == "partial"
+    with tg.admin() as g:
+        g.post(f"/accounts/{tg_acct}/ship", json={"reference_number": ref_of[two_lines], "packages": [
+            {"lines": [{"sku": "B-2", "quantity": 1}], "tracking_company": "FedEx", "tracking_number": "7PART2"}]})
+    sync(hub)
+    sync(hub)
+
+    st = statuses(hub)
+    assert all(st[o] == "confirmed" for o in [*plain, legacy, two_lines]), st
+    with tg.admin() as g, houzz.admin() as h:
+        counts = g.get(f"/accounts/{tg_acct}/orders/counts").json()
+        ships = [a for a in h.get(f"/accounts/{ACCT}/actions", params={"action": "Ship"}).json()
+                 if a.get("result") == "ok"]
+        calls = g.get("/calls").json()
+    assert counts["duplicates"] == {}
+    assert counts["total"] == 9  # every order but the one cancelled before delivery, each once
+    assert sorted(a["OrderId"] for a in ships) == sorted([*plain, legacy, two_lines])  # one Ship each
+    assert next(a for a in ships if a["OrderId"] == two_lines)["TrackingNumber"] in ("1ZPART1", "1ZPART1,7PART2")
+    assert not [c for c in calls if c["status"] == 429 and c["fault"] == "rate_limit"]  # the budget held
