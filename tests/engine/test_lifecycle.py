@@ -244,3 +244,37 @@ def test_cust_ref_is_shortened_deterministically_and_unique(make_hub: Any, admin
     refs = sorted(creates(admin))
     assert len(refs) == 2 and len(set(refs)) == 2
     assert all(len(r) <= 16 and r.replace("-", "").isalnum() for r in refs)
+
+
+def test_transient_failures_park_with_an_alert_after_the_retry_window(make_hub: Any, admin: ShopAdmin) -> None:
+    admin.order("P1")
+    admin.faults(rates={"503": 1.0}, match="/wms/orders")
+    cfg = shop_config(admin.url)
+    cfg.runner.retry_for_hours = 1 / 3600  # one second
+    hub = make_hub(cfg)
+    sync(hub)
+    time.sleep(1.2)
+    with hub.db.begin() as conn:  # make the retry due now rather than after its backoff
+        conn.execute(t.deliveries.update().values(next_attempt_at=None))
+    sync(hub)
+    with hub.db.connect() as conn:
+        d = conn.execute(sa.select(t.deliveries)).one()
+        alerts = [r.message for r in conn.execute(sa.select(t.alerts).where(t.alerts.c.kind == "parked"))]
+    assert d.state == "parked" and "503" in d.last_error
+    assert len(alerts) == 1 and "parked" in alerts[0]
+    assert creates(admin) == []
+
+
+def test_unmapped_ship_method_errors_until_mapped(make_hub: Any, admin: ShopAdmin) -> None:
+    from orderbridge.engine.operations import add_ship_method
+
+    admin.order("M1", ship="Next Day Air")
+    hub = make_hub(shop_config(admin.url, route={"ship_method_unmapped": "error"}))
+    sync(hub)
+    with hub.db.connect() as conn:
+        row = conn.execute(sa.select(t.orders.c.status, t.orders.c.error_message, t.orders.c.error_fix)).one()
+    assert row.status == "error" and "Next Day Air" in row.error_message and "mapping" in row.error_fix
+    assert add_ship_method(hub, "acme", "Next Day Air", "UPS", "1DA") != []
+    sync(hub)
+    assert statuses(hub) == {"M1": "at_wms"}
+    assert [o["service"] for o in admin.state()["wms"]["orders"].values()] == ["1DA"]
