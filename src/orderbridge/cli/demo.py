@@ -12,7 +12,7 @@ from orderbridge.cli.common import console, err_console, print_json, run_async
 
 
 def _table(summary: dict[str, Any]) -> Table:
-    table = Table(title=f"orderbridge demo: Houzz -> TradeGecko ({summary['elapsed_seconds']} s)  "
+    table = Table(title=f"orderbridge demo: Houzz -> TradeGecko, Wix -> Holded ({summary['elapsed_seconds']} s)  "
                         f"dashboard/API: {summary['dashboard']}")
     table.add_column("orders seeded")
     for status in ("new", "at_wms", "partial", "shipped", "confirmed", "error", "canceled"):
@@ -37,13 +37,13 @@ def demo(
     real_limits: Annotated[bool, typer.Option("--real-limits", help="Keep the APIs' documented rate limits "
                                               "(slow: TradeGecko allows 1 call per second).")] = False,
 ) -> None:
-    """Start the Houzz and TradeGecko sandboxes, seed a catalog and orders (some with problems), and run
-    the hub on the embedded default until interrupted (or --until-done)."""
+    """Start the Houzz, TradeGecko, Wix and Holded sandboxes, seed catalogs and orders (some with problems),
+    and run the hub on the embedded default until interrupted (or --until-done)."""
     from orderbridge.demo.run import DemoOptions, run_demo
 
     opts = DemoOptions(orders=orders, until_done=until_done, port=port, timeout=timeout, real_limits=real_limits)
     if not as_json:
-        err_console.print("starting the Houzz and TradeGecko sandboxes and seeding "
+        err_console.print("starting the Houzz, TradeGecko, Wix and Holded sandboxes and seeding "
                           f"{orders} orders ... (Ctrl+C to stop)")
     live = None if as_json else Live(console=console, refresh_per_second=4)
 
@@ -68,5 +68,9 @@ def demo(
         console.print(f"{summary['confirmed']} confirmed, {summary['canceled']} cancelled, "
                       f"{len(summary['errors'])} in error; duplicates in TradeGecko: {dupes}; "
                       f"duplicate confirmations at Houzz: {summary['duplicate_confirmations'] or 'none'}")
+        books = summary["wix_holded"]
+        console.print(f"Wix -> Holded: {books['confirmed']} of {books['orders']} confirmed, "
+                      f"{books['holded_documents']} Holded documents, {books['wix_fulfillments']} Wix fulfillments, "
+                      f"{books['arrived_by_webhook']} arrived by webhook")
     if until_done and not summary.get("finished"):
         raise typer.Exit(1)

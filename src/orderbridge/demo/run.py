@@ -15,6 +15,7 @@ import uvicorn
 from orderbridge.config import AppConfig
 from orderbridge.demo.sandboxes import SandboxProcess
 from orderbridge.demo.scenario import HOUZZ_ACCOUNT, LEGACY_SKU, LEGACY_TARGET, TG_TOKEN, Scenario
+from orderbridge.demo.wix_holded import WixHolded
 from orderbridge.engine.hub import Hub
 from orderbridge.engine.operations import add_alias
 from orderbridge.engine.provision import apply_config
@@ -33,11 +34,15 @@ class DemoOptions:
     database_url: str | None = None
 
 
-def demo_config(houzz_url: str, tg_url: str, real_limits: bool) -> AppConfig:
-    fast = {"download": 1, "workflow": 0.5, "deliver": 0.5, "shipments": 1, "upload": 0.5, "cancels": 2,
-            "inventory": 5, "stock": 5}
+FAST = {"download": 1, "workflow": 0.5, "deliver": 0.5, "shipments": 1, "upload": 0.5, "cancels": 2,
+        "inventory": 5, "stock": 5}
+
+
+def demo_config(houzz_url: str, tg_url: str, real_limits: bool, extra: WixHolded | None = None,
+                wix_url: str = "", holded_url: str = "") -> AppConfig:
+    fast = FAST
     relaxed = None if real_limits else {"calls": 50, "period": 1}
-    return AppConfig.model_validate({
+    cfg: dict[str, Any] = {
         "runner": {"overlap_seconds": 120, "lease_seconds": 30, "concurrency": 8},
         "merchants": [{"name": "demo"}],
         "connections": [
@@ -51,7 +56,11 @@ def demo_config(houzz_url: str, tg_url: str, real_limits: bool) -> AppConfig:
              "credentials": {"access_token": TG_TOKEN}},
         ],
         "routes": [{"source": "demo-houzz", "backend": "demo-tradegecko"}],
-    })
+    }
+    if extra is not None:
+        cfg["connections"] += extra.connections(wix_url, holded_url, relaxed, FAST)
+        cfg["routes"].append(extra.route)
+    return AppConfig.model_validate(cfg)
 
 
 def ledger_view(hub: Hub) -> tuple[dict[str, str], dict[str, str], dict[str, str]]:
@@ -68,31 +77,43 @@ async def run_demo(opts: DemoOptions, report: Callable[[dict[str, Any]], None]) 
     if not opts.real_limits:
         sandbox_opts["houzz"]["rate_limit"] = {"calls": 3000, "period": 60}
         sandbox_opts["tradegecko"].update(rate_calls=3000, rate_period=60)
-    houzz = SandboxProcess("houzz", sandbox_opts["houzz"]).start()
-    tradegecko = SandboxProcess("tradegecko", sandbox_opts["tradegecko"]).start()
+    wix_opts: dict[str, Any] = {"demo_site": False, "webhook_retry_delays": [0.2, 1.0]}
+    holded_opts: dict[str, Any] = {"accounts": []}
+    if not opts.real_limits:
+        wix_opts["rate_limit"] = {"enabled": False}
+        holded_opts["rate_limit_enabled"] = False
+    boxes = [SandboxProcess("houzz", sandbox_opts["houzz"]), SandboxProcess("tradegecko", sandbox_opts["tradegecko"]),
+             SandboxProcess("wix", wix_opts), SandboxProcess("holded", holded_opts)]
     try:
-        return await _run(opts, houzz, tradegecko, report)
+        for box in boxes:
+            box.start()
+        return await _run(opts, boxes[0], boxes[1], boxes[2], boxes[3], report)
     finally:
-        houzz.stop()
-        tradegecko.stop()
+        for box in boxes:
+            box.stop()
 
 
-async def _run(opts: DemoOptions, houzz: SandboxProcess, tradegecko: SandboxProcess,
-               report: Callable[[dict[str, Any]], None]) -> dict[str, Any]:
+async def _run(opts: DemoOptions, houzz: SandboxProcess, tradegecko: SandboxProcess, wix: SandboxProcess,
+               holded: SandboxProcess, report: Callable[[dict[str, Any]], None]) -> dict[str, Any]:
     scenario = Scenario(houzz=houzz, tradegecko=tradegecko, orders=opts.orders)
+    books = WixHolded(wix=wix, holded=holded, orders=max(3, opts.orders // 4))
     await asyncio.to_thread(scenario.seed_world)
+    await asyncio.to_thread(books.seed_world, f"http://127.0.0.1:{opts.port}/webhooks/demo-wix")
     url = opts.database_url or f"sqlite:///{data_dir() / 'demo.sqlite'}"
     if url.startswith("sqlite:///"):
         for suffix in ("", "-wal", "-shm"):  # every demo starts from an empty ledger
             with contextlib.suppress(FileNotFoundError):
                 (data_dir() / f"demo.sqlite{suffix}").unlink()
     hub = Hub(db=open_ledger(url))
-    cfg = demo_config(houzz.url, tradegecko.url, opts.real_limits)
+    cfg = demo_config(houzz.url, tradegecko.url, opts.real_limits, books, wix.url, holded.url)
     hub.runner = cfg.runner
     apply_config(hub, cfg)
     app = create_app(hub, with_runner=True)
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=opts.port, log_level="warning"))
     serving = asyncio.create_task(server.serve())
+    while not server.started:  # noqa: ASYNC110 - uvicorn offers no event for this
+        await asyncio.sleep(0.05)
+    await asyncio.to_thread(books.place_orders)
     started = time.monotonic()
     done = False
     summary: dict[str, Any] = {}
@@ -103,6 +124,7 @@ async def _run(opts: DemoOptions, houzz: SandboxProcess, tradegecko: SandboxProc
             statuses, refs, errors = ledger_view(hub)
             await asyncio.to_thread(scenario.act_as_warehouse, refs)
             scenario.act_as_buyer(statuses)
+            await asyncio.to_thread(books.act_as_holded_user)
             if scenario.unknown_sku_order and statuses.get(scenario.unknown_sku_order) == "error" \
                     and not scenario.alias_added:
                 alias_due = alias_due or time.monotonic() + 3  # let the error be seen first
@@ -110,9 +132,11 @@ async def _run(opts: DemoOptions, houzz: SandboxProcess, tradegecko: SandboxProc
                     add_alias(hub, "demo", LEGACY_SKU, LEGACY_TARGET)
                     scenario.alias_added = True
                     scenario.log.append(f"merchant added alias {LEGACY_SKU} -> {LEGACY_TARGET}")
-            done = len(statuses) >= len(scenario.order_ids) and all(
-                scenario.expected_final(statuses.get(o, ""), o) for o in scenario.order_ids)
-            summary = _summary(scenario, statuses, errors, time.monotonic() - started, opts.port)
+            everyone = [*scenario.order_ids, *books.order_ids]
+            done = all(scenario.expected_final(statuses.get(o, ""), o) for o in scenario.order_ids) and all(
+                books.expected_final(statuses.get(o, ""), o) for o in books.order_ids)
+            summary = _summary(scenario, books, statuses, errors, time.monotonic() - started, opts.port)
+            summary["orders_seeded"] = len(everyone)
             report(summary)
             if (opts.until_done and done) or (time.monotonic() - started > opts.timeout and opts.until_done):
                 break
@@ -122,12 +146,18 @@ async def _run(opts: DemoOptions, houzz: SandboxProcess, tradegecko: SandboxProc
         server.should_exit = True
         await serving
     summary.update(await asyncio.to_thread(scenario.duplicates))
+    with hub.db.connect() as conn:
+        by_webhook = conn.execute(sa.select(sa.func.count()).select_from(t.order_events).where(
+            t.order_events.c.kind == "downloaded", t.order_events.c.message.like("%(webhook)"))).scalar_one()
+    summary["wix_holded"] = {"orders": len(books.order_ids), "arrived_by_webhook": by_webhook,
+                             "confirmed": sum(1 for o in books.order_ids if statuses.get(o) == "confirmed"),
+                             **await asyncio.to_thread(books.duplicates)}
     summary["finished"] = done
     return summary
 
 
-def _summary(scenario: Scenario, statuses: dict[str, str], errors: dict[str, str], elapsed: float,
-             port: int) -> dict[str, Any]:
+def _summary(scenario: Scenario, books: WixHolded, statuses: dict[str, str], errors: dict[str, str],
+             elapsed: float, port: int) -> dict[str, Any]:
     by_status: dict[str, int] = {}
     for s in statuses.values():
         by_status[s] = by_status.get(s, 0) + 1
@@ -138,7 +168,7 @@ def _summary(scenario: Scenario, statuses: dict[str, str], errors: dict[str, str
         "confirmed": by_status.get("confirmed", 0),
         "canceled": by_status.get("canceled", 0),
         "errors": {k: v for k, v in errors.items() if statuses.get(k) == "error"},
-        "events": scenario.log[-8:],
+        "events": [*scenario.log[-6:], *books.log[-3:]],
         "elapsed_seconds": round(elapsed, 1),
         "dashboard": f"http://127.0.0.1:{port}",
     }
