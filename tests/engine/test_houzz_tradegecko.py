@@ -4,7 +4,6 @@ expired OAuth token refreshed mid-run, the TradeGecko rate limit, and injected f
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -18,7 +17,7 @@ from orderbridge.demo.scenario import HOUZZ_ACCOUNT
 from orderbridge.engine.hub import Hub
 from orderbridge.engine.operations import add_alias
 from orderbridge.ledger import schema as t
-from orderbridge.runners.embedded import sync_once
+from tests.support.engine import sync
 
 ACCT = HOUZZ_ACCOUNT["id"]
 
@@ -29,14 +28,6 @@ def sandboxes() -> Iterator[tuple[SandboxProcess, SandboxProcess]]:
             SandboxProcess("tradegecko", {"rate_calls": 40, "rate_period": 4}) as tg:
         yield houzz, tg
 
-
-def sync(hub: Hub, *only: str) -> None:
-    async def go() -> None:
-        try:
-            await sync_once(hub, connections=list(only) or None)
-        finally:
-            await hub.aclose()
-    asyncio.run(go())
 
 
 def statuses(hub: Hub) -> dict[str, str]:

@@ -15,17 +15,7 @@ from orderbridge.ledger import schema as t
 from orderbridge.runners.embedded import sync_once
 from tests.conftest import ShopAdmin, shop_config
 from tests.support import shop
-
-
-def sync(hub: Hub) -> None:
-    asyncio.run(_sync(hub))
-
-
-async def _sync(hub: Hub) -> None:
-    try:
-        await sync_once(hub)
-    finally:
-        await hub.aclose()
+from tests.support.engine import sync
 
 
 def statuses(hub: Hub) -> dict[str, str]:

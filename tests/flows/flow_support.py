@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
-import time
 import uuid
-from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -14,7 +11,6 @@ import sqlalchemy as sa
 from orderbridge.config import AppConfig
 from orderbridge.engine.hub import Hub
 from orderbridge.ledger import schema as t
-from orderbridge.runners.embedded import sync_once
 
 RATE = {"calls": 50, "period": 1}
 HOOKS = {"webhook_retry_delays": [0.05, 0.1], "webhook_timeout": 2.0, "demo_site": False,
@@ -104,16 +100,6 @@ def config(connections: list[dict[str, Any]], routes: list[dict[str, Any]]) -> A
         "merchants": [{"name": "acme"}], "connections": connections, "routes": routes})
 
 
-def sync(hub: Hub, times: int = 1) -> None:
-    async def once() -> None:
-        try:
-            await sync_once(hub)
-        finally:
-            await hub.aclose()
-
-    for _ in range(times):
-        asyncio.run(once())
-
 
 def orders(hub: Hub) -> dict[str, Any]:
     with hub.db.connect() as conn:
@@ -132,12 +118,3 @@ def delivery_errors(hub: Hub) -> dict[str, str]:
     return {r.external_id: r.last_error or "" for r in rows}
 
 
-def wait_for(predicate: Callable[[], Any], timeout: float = 10.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        time.sleep(0.05)

@@ -24,10 +24,9 @@ from tests.flows.flow_support import (
     delivery_errors,
     orders,
     skipped,
-    sync,
-    wait_for,
     wix_connection,
 )
+from tests.support.engine import sync, wait_for
 
 MUG = [{"sku": "MUG-1", "name": "Mug", "price": 12, "stock": 20}]
 
@@ -74,7 +73,7 @@ def test_wix_to_holded_receipts_wait_for_payment(make_hub: Any, wix: Wix, holded
     assert refunded not in held and cancelled not in held
 
     wix.act(site, unpaid, "pay")
-    sync(hub, 2)
+    sync(hub, times=2)
     docs = holded.docs(key)
     assert len(docs) == 2 and {d["docType"] for d in docs} == {"salesreceipt"}
     assert orders(hub)[unpaid].status == "at_wms" and holded.units(key, "MUG-1") == 16
@@ -93,7 +92,7 @@ def test_wix_to_holded_sales_order_ships_once_and_stock_returns(make_hub: Any, w
     assert holded.units(key, "MUG-1") == 10  # a sales order moves stock on "Send units"
     assert wix.fulfillments(site) == {}
     holded.send(key, doc["id"], carrier="ups", tracking="1ZFLOW1")
-    sync(hub, 3)
+    sync(hub, times=3)
     [fulfillment] = wix.fulfillments(site)[unpaid]
     assert fulfillment["trackingInfo"]["trackingNumber"] == "1ZFLOW1"
     assert orders(hub)[unpaid].status == "confirmed"
@@ -113,7 +112,7 @@ def test_wix_webhook_and_poll_bring_one_document(make_hub: Any, wix: Wix, holded
         oid = wix.order(site)
         wait_for(lambda: any(d["state"] == "delivered" and d["entityId"] == oid for d in wix.deliveries(site)))
         assert oid in orders(hub)  # the webhook brought it
-        sync(hub, 2)  # and the poll reads it again
+        sync(hub, times=2)  # and the poll reads it again
         assert [d["docType"] for d in holded.docs(key)] == ["salesorder"]
         assert list(orders(hub)) == [oid]
 
@@ -141,7 +140,7 @@ def test_two_wix_stores_into_one_holded_account(make_hub: Any, wix: Wix, holded:
                   {"source": "wix-b", "backend": "holded",
                    "backend_options": {"document_type": "salesorder", "warehouse_id": north}}])
     hub = make_hub(cfg)
-    sync(hub, 2)
+    sync(hub, times=2)
     docs = holded.docs(key)
     assert sorted(d["docType"] for d in docs) == ["salesorder"] * 2 + ["salesreceipt"] * 2
     assert holded.units(key, "MUG-1", main) == 16 and holded.units(key, "MUG-1", north) == 20
@@ -149,7 +148,7 @@ def test_two_wix_stores_into_one_holded_account(make_hub: Any, wix: Wix, holded:
     for doc in docs:
         if doc["docType"] == "salesorder":
             holded.send(key, doc["id"], carrier="ups", tracking=f"1Z{doc['id'][-6:]}")
-    sync(hub, 2)
+    sync(hub, times=2)
     assert holded.units(key, "MUG-1", main) == 16 and holded.units(key, "MUG-1", north) == 14
     assert len(holded.docs(key)) == 4
     assert set(wix.fulfillments(shop_b)) == set(b_orders) and wix.fulfillments(shop_a) == {}
@@ -168,13 +167,13 @@ def test_wix_to_tradegecko_ships_back_once(make_hub: Any, wix: Wix) -> None:
                                connection("tg", "tradegecko", served.url,
                                           {"access_token": made["privileged_token"]})],
                               [{"source": "wix", "backend": "tg"}]))
-        sync(hub, 2)
+        sync(hub, times=2)
         ref = orders(hub)[oid].cust_ref
         [tg_order] = tg.call("GET", f"/accounts/{aid}/orders", reference_number=ref)
         tg.call("POST", f"/accounts/{aid}/ship", {"reference_number": ref, "finalize": True, "packages": [
             {"lines": [{"sku": "MUG-1", "quantity": 2}], "tracking_company": "UPS",
              "tracking_number": "1ZTGFLOW"}]})
-        sync(hub, 3)
+        sync(hub, times=3)
         [fulfillment] = wix.fulfillments(site)[oid]
         assert fulfillment["trackingInfo"]["trackingNumber"] == "1ZTGFLOW"
         counts = tg.call("GET", f"/accounts/{aid}/orders/counts")
@@ -200,11 +199,11 @@ def test_houzz_to_holded_ships_back_once(make_hub: Any, holded: Holded) -> None:
             "app_id": acct["app_name"], "username": acct["user_name"], "token": acct["token"]}),
             connection("holded", "holded", holded.url, {"api_key": key})],
             [{"source": "houzz", "backend": "holded", "backend_options": {"document_type": "salesorder"}}]))
-        sync(hub, 2)
+        sync(hub, times=2)
         [doc] = holded.docs(key)
         assert orders(hub)[oid].status == "at_wms"
         holded.send(key, doc["id"], carrier="ups", tracking="1ZHOUZZ")
-        sync(hub, 3)
+        sync(hub, times=3)
         ships = [a for a in houzz.call("GET", "/accounts/flow1/actions", action="Ship")
                  if a.get("result", "ok") == "ok"]
         assert len(ships) == 1 and ships[0]["OrderId"] == oid and "1ZHOUZZ" in str(ships[0])

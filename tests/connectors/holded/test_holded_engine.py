@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 import sqlalchemy as sa
 from holded_support import Admin, ScaledBudget
 from tests.conftest import ShopAdmin
 from tests.support import shop
+from tests.support.engine import sync
 
 from orderbridge.config import AppConfig
 from orderbridge.connectors.sandbox_kit import ServedApp
@@ -16,7 +16,6 @@ from orderbridge.engine.hub import Hub
 from orderbridge.engine.provision import apply_config
 from orderbridge.ledger import schema as t
 from orderbridge.ledger.db import open_ledger
-from orderbridge.runners.embedded import sync_once
 
 
 def make_hub(tmp_path: Any, shop_url: str, holded_url: str, key: str, backend_options: dict[str, Any]) -> Hub:
@@ -36,15 +35,6 @@ def make_hub(tmp_path: Any, shop_url: str, holded_url: str, key: str, backend_op
     apply_config(hub, cfg)
     return hub
 
-
-def sync(hub: Hub) -> None:
-    async def once() -> None:
-        try:
-            await sync_once(hub)
-        finally:
-            await hub.aclose()
-
-    asyncio.run(once())
 
 
 def statuses(hub: Hub) -> dict[str, str]:

@@ -3,7 +3,6 @@ test WMS, one Ship confirmation, inventory and cancellations, over HTTP against 
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Iterator
 from typing import Any
 
@@ -12,6 +11,7 @@ import sqlalchemy as sa
 from houzz_support import Admin, ScaledBudget, creds_of
 from tests.conftest import ShopAdmin
 from tests.support import shop
+from tests.support.engine import sync
 
 from orderbridge.config import AppConfig
 from orderbridge.connectors.sandbox_kit import ServedApp
@@ -19,7 +19,6 @@ from orderbridge.engine.hub import Hub
 from orderbridge.engine.provision import apply_config
 from orderbridge.ledger import schema as t
 from orderbridge.ledger.db import open_ledger
-from orderbridge.runners.embedded import sync_once
 
 
 @pytest.fixture
@@ -46,15 +45,6 @@ def make_hub(tmp_path: Any, houzz_url: str, account: dict[str, str], wms_url: st
     apply_config(hub, cfg)
     return hub
 
-
-def sync(hub: Hub) -> None:
-    async def go() -> None:
-        try:
-            await sync_once(hub)
-        finally:
-            await hub.aclose()
-
-    asyncio.run(go())
 
 
 def orders(hub: Hub) -> dict[str, Any]:

@@ -8,6 +8,7 @@ from typing import Any
 import sqlalchemy as sa
 from tests.conftest import ShopAdmin
 from tests.support import shop
+from tests.support.engine import sync
 from wix_support import NoBudget, WixAdmin
 
 from orderbridge.config import AppConfig
@@ -17,7 +18,6 @@ from orderbridge.engine.intake import handle_webhook
 from orderbridge.engine.provision import apply_config
 from orderbridge.ledger import schema as t
 from orderbridge.ledger.db import open_ledger
-from orderbridge.runners.embedded import sync_once
 
 
 def _config(wix_url: str, site: dict[str, Any], key: str, shop_url: str) -> AppConfig:
@@ -33,15 +33,6 @@ def _config(wix_url: str, site: dict[str, Any], key: str, shop_url: str) -> AppC
         ],
         "routes": [{"source": "wix", "backend": "wms"}],
     })
-
-
-def _sync(hub: Hub) -> None:
-    async def go() -> None:
-        try:
-            await sync_once(hub)
-        finally:
-            await hub.aclose()
-    asyncio.run(go())
 
 
 def _orders(hub: Hub) -> dict[str, Any]:
@@ -63,7 +54,7 @@ def test_wix_source_through_the_engine(tmp_path: Any, wix_url: str, admin: WixAd
         hub = Hub(db=open_ledger(f"sqlite:///{tmp_path / 'ledger.sqlite'}"), runner=cfg.runner, http_timeout=5,
                   budget=NoBudget())
         apply_config(hub, cfg)
-        _sync(hub)
+        sync(hub)
         held = _orders(hub)
         assert set(held) == {paid["id"], unpaid["id"]}  # the cancelled one is a skip, with its reason
         assert held[paid["id"]].paid and not held[unpaid["id"]].paid
@@ -72,8 +63,8 @@ def test_wix_source_through_the_engine(tmp_path: Any, wix_url: str, admin: WixAd
 
         ref = held[paid["id"]].cust_ref
         wms.ship(ref, [("MUG-1", 2)], tracking="1ZENGINE", carrier="UPS")
-        _sync(hub)
-        _sync(hub)
+        sync(hub)
+        sync(hub)
         fulfillments = admin.fulfillments(site)[paid["id"]]
         assert [f["trackingInfo"]["trackingNumber"] for f in fulfillments] == ["1ZENGINE"]
         assert _orders(hub)[paid["id"]].status == "confirmed"
@@ -98,6 +89,6 @@ def test_wix_source_through_the_engine(tmp_path: Any, wix_url: str, admin: WixAd
 
         # cancelled at Wix after delivery: cancelled at the backend by the cancel job
         admin.act(site, unpaid["id"], "cancel")
-        _sync(hub)
+        sync(hub)
         wms_orders = wms.state()["wms"]["orders"].values()
         assert {o["ref"]: o["status"] for o in wms_orders}[_orders(hub)[unpaid["id"]].cust_ref] == "canceled"

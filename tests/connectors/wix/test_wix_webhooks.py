@@ -7,7 +7,8 @@ from typing import Any
 
 import jwt
 import pytest
-from wix_support import Receiver, WixAdmin, connector, run, wait_for
+from tests.support.engine import wait_for
+from wix_support import Receiver, WixAdmin, connector, run
 
 from orderbridge.connectors.errors import AuthError, ConfigError
 from orderbridge.connectors.sandbox_kit import ServedApp
