@@ -61,6 +61,7 @@ def demo(
     finally:
         if live:
             live.stop()
+            console.print()
     if as_json:
         print_json(summary)
     else:
