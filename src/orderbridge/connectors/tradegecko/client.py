@@ -92,6 +92,9 @@ def error_text(data: Any, fallback: str) -> str:
     return fallback
 
 
+ID_BATCH = 100  # ids per `ids=` filter: keeps URLs well under common limits
+
+
 class TradeGeckoClient:
     def __init__(self, http: ApiClient, tokens: Tokens, product: str = "TradeGecko") -> None:
         self.http = http
@@ -104,6 +107,15 @@ class TradeGeckoClient:
     # ------------------------------------------------------------------------ requests
     async def get(self, path: str, params: Mapping[str, Any] | None = None) -> Reply:
         return await self.call("GET", path, params=params)
+
+    async def by_ids(self, resource: str, ids: list[int], **params: Any) -> list[dict[str, Any]]:
+        """Records of ``resource`` with these ids, fetched ``ids=`` batch by batch (100 per call)."""
+        out: list[dict[str, Any]] = []
+        for start in range(0, len(ids), ID_BATCH):
+            batch = ids[start:start + ID_BATCH]
+            reply = await self.get(f"/{resource}", {"ids": ",".join(map(str, batch)), "limit": 250, **params})
+            out.extend(reply.many(resource))
+        return out
 
     async def call(
         self,

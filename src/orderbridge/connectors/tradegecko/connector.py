@@ -30,13 +30,12 @@ from orderbridge.connectors.errors import (
 )
 from orderbridge.connectors.http import RateSpec
 from orderbridge.connectors.tradegecko import mapping
-from orderbridge.connectors.tradegecko.client import Reply, Tokens, TradeGeckoClient
+from orderbridge.connectors.tradegecko.client import ID_BATCH, Reply, Tokens, TradeGeckoClient
 from orderbridge.domain.models import Shipment, StockLevel
 
 log = logging.getLogger("orderbridge.connectors.tradegecko")
 
 SKU_BATCH = 50  # SKUs per variant lookup: keeps the URL well under the 414 limit
-ID_BATCH = 100
 
 
 class TradeGeckoCredentials(Credentials):
@@ -359,38 +358,30 @@ class TradeGeckoConnector(BackendConnector):
         variant_of: dict[int, int] = {}
         need_line = [i for ln in flat if ln.get("variant_id") is None
                      and (i := mapping.record_id(ln.get("order_line_item_id"))) is not None]
-        for batch in _batches(sorted(set(need_line)), ID_BATCH):
-            reply = await self.client.get("/order_line_items", {"ids": ",".join(map(str, batch)), "limit": 250})
-            for item in reply.many("order_line_items"):
-                lid, vid = mapping.record_id(item.get("id")), mapping.record_id(item.get("variant_id"))
-                if lid is not None and vid is not None:
-                    variant_of[lid] = vid
+        for item in await self.client.by_ids("order_line_items", sorted(set(need_line))):
+            lid, vid = mapping.record_id(item.get("id")), mapping.record_id(item.get("variant_id"))
+            if lid is not None and vid is not None:
+                variant_of[lid] = vid
         for ln in flat:
             lid = mapping.record_id(ln.get("order_line_item_id"))
             if ln.get("variant_id") is None and lid in variant_of:
                 ln["variant_id"] = variant_of[lid]
         vids = sorted({vid for ln in flat if (vid := mapping.record_id(ln.get("variant_id"))) is not None})
         skus: dict[int, str] = {}
-        for batch in _batches(vids, ID_BATCH):
-            reply = await self.client.get(
-                "/variants", {"ids": ",".join(map(str, batch)), "status": ["active", "archived"], "limit": 250})
-            for variant in reply.many("variants"):
-                found = mapping.record_id(variant.get("id"))
-                if found is not None and variant.get("sku"):
-                    skus[found] = str(variant["sku"])
+        for variant in await self.client.by_ids("variants", vids, status=["active", "archived"]):
+            found = mapping.record_id(variant.get("id"))
+            if found is not None and variant.get("sku"):
+                skus[found] = str(variant["sku"])
         return skus
 
     async def _order_references(self, fulfillments: list[dict[str, Any]]) -> dict[int, str]:
         wanted = {i for f in fulfillments if (i := mapping.record_id(f.get("order_id"))) is not None}
         todo = sorted(wanted - self._order_refs.keys())
-        for batch in _batches(todo, ID_BATCH):
-            reply = await self.client.get("/orders", {"ids": ",".join(map(str, batch)), "limit": 250,
-                                                      "status": ["draft", "active", "finalized", "fulfilled",
-                                                                 "void", "deleted"]})
-            for order in reply.many("orders"):
-                oid = mapping.record_id(order.get("id"))
-                if oid is not None:
-                    self._order_refs[oid] = str(order.get("reference_number") or "")
+        every_status = ["draft", "active", "finalized", "fulfilled", "void", "deleted"]
+        for order in await self.client.by_ids("orders", todo, status=every_status):
+            oid = mapping.record_id(order.get("id"))
+            if oid is not None:
+                self._order_refs[oid] = str(order.get("reference_number") or "")
         return {i: self._order_refs.get(i, "") for i in wanted}
 
     # ------------------------------------------------------------------------- stock
