@@ -246,6 +246,12 @@ class Connector:
         return RateSpec(calls=5, period=1.0)
 
     @classmethod
+    def default_base_url(cls, settings: Any, test_mode: bool) -> str:
+        """The API address when the connection names no base_url (e.g. the vendor's own sandbox
+        host in test mode); an explicit base_url always wins."""
+        return cls.production_url
+
+    @classmethod
     def account_key(cls, credentials: Any, base_url: str) -> str:
         """Identifies the external account that a rate budget is shared across."""
         return f"{cls.type_name}:{base_url}"

@@ -101,7 +101,7 @@ def build_connector(
     for value in dict(credentials).values():
         if isinstance(value, str):
             register_secret(value)
-    url = base_url or cls.production_url
+    url = base_url or cls.default_base_url(parsed_settings, test_mode)
     if not url:
         raise ConfigError(
             f"connection {name!r} has no base URL",
