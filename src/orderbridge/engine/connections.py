@@ -36,12 +36,13 @@ class ConnectionForm:
     settings: dict[str, Any] = field(default_factory=dict)
     credentials: dict[str, Any] = field(default_factory=dict)
     schedule: dict[str, float] = field(default_factory=dict)
+    rate_limit: dict[str, float] | None = None  # {"calls": N, "period": S}: overrides the connector's budget
 
 
 def _validate_shape(form: ConnectionForm) -> None:
     try:
         ConnectionConfig.model_validate({"name": form.name, "merchant": form.merchant, "type": form.type,
-                                         "schedule": form.schedule})
+                                         "schedule": form.schedule, "rate_limit": form.rate_limit})
     except ValidationError as exc:
         problems = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'connection'}: "
                              f"{e['msg'].removeprefix('Value error, ')}" for e in exc.errors())
@@ -75,7 +76,7 @@ def save_connection(hub: Hub, form: ConnectionForm, *, create: bool) -> list[str
             "merchant_id": _merchant_id(conn, form.merchant.strip()), "type": form.type, "role": str(cls.role),
             "settings": form.settings, "base_url": form.base_url.strip(), "test_mode": form.test_mode,
             "enabled": form.enabled, "schedule": form.schedule, "updated_at": now,
-            "credentials_enc": box.seal(creds),
+            "credentials_enc": box.seal(creds), "rate_limit": form.rate_limit,
         }
         if existing is None:
             new_id(conn.execute(c.insert().values(name=form.name, created_at=now, **values)))

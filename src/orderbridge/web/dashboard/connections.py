@@ -18,7 +18,7 @@ from orderbridge.engine.hub import ConnectionRow
 from orderbridge.ledger import schema as t
 from orderbridge.web.dashboard import scope
 from orderbridge.web.dashboard.auth import Ctx
-from orderbridge.web.dashboard.forms import Field, model_fields, parse_fields, refill, schedule_fields
+from orderbridge.web.dashboard.forms import Field, model_fields, parse_fields, rate_fields, refill, schedule_fields
 from orderbridge.web.dashboard.overview import runner_health
 
 
@@ -59,10 +59,12 @@ def _form_page(ctx: Ctx, kind: str, row: ConnectionRow | None, *, status: int = 
     settings = model_fields(cls.settings_model, "settings", row.settings if row else {})
     credentials = model_fields(cls.credentials_model, "credentials", creds, secret=True)
     schedule = schedule_fields(cls, row.schedule if row else {})
+    rate = rate_fields(row.rate_limit if row else None)
     sub = submitted or {}
     if submitted is not None:
         refill(settings, sub.get("settings", {}))
         refill(schedule, sub.get("schedule", {}))
+        refill(rate, sub.get("rate") or {})
     with ctx.hub.db.connect() as conn:
         backends = _backends(ctx, conn)
         merchants = [n for _, n in scope.merchants(conn, ctx.user)]
@@ -80,7 +82,7 @@ def _form_page(ctx: Ctx, kind: str, row: ConnectionRow | None, *, status: int = 
     }
     return ctx.render("connection_form.html", status, title=f"Edit {row.name}" if row else f"Add a {cls.display_name} "
                       "connection", cls=cls, kind=kind, row=row, common=common, settings=settings,
-                      credentials=credentials, schedule=schedule, backends=backends, merchants=merchants,
+                      credentials=credentials, schedule=schedule, rate=rate, backends=backends, merchants=merchants,
                       error=error, fix=fix, role=str(cls.role))
 
 
@@ -114,6 +116,8 @@ def _submitted(ctx: Ctx, kind: str, fields: dict[str, list[Field]]) -> tuple[Con
     sub["settings"] = form.settings = parse_fields(fields["settings"], ctx.form)
     form.credentials = parse_fields(fields["credentials"], ctx.form)
     sub["schedule"] = form.schedule = parse_fields(fields["schedule"], ctx.form)
+    rate = {k: v for k, v in parse_fields(fields["rate"], ctx.form).items() if v is not None}
+    sub["rate"] = form.rate_limit = rate or None
     return form, sub, sub["route"]
 
 
@@ -130,7 +134,7 @@ async def save(ctx: Ctx) -> Response:
     cls = connector_class(kind)
     fields = {"settings": model_fields(cls.settings_model, "settings", {}),
               "credentials": model_fields(cls.credentials_model, "credentials", {}, secret=True),
-              "schedule": schedule_fields(cls, {})}
+              "schedule": schedule_fields(cls, {}), "rate": rate_fields(None)}
     submitted: dict[str, Any] = {}
     try:
         form, submitted, route = _submitted(ctx, kind, fields)

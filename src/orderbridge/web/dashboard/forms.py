@@ -95,6 +95,15 @@ def schedule_fields(cls: type[Connector], values: dict[str, float]) -> list[Fiel
             for spec in JOBS.values() if spec.role == str(cls.role) and spec.applies(cls.capabilities)]
 
 
+def rate_fields(values: dict[str, Any] | None) -> list[Field]:
+    v = values or {}
+    return [Field(name="rate.calls", key="calls", label="API calls at most", kind="number", nullable=True,
+                  value=v.get("calls"), help="Leave both empty for the limit the API documents; set them when your "
+                  "account has a raised quota (or for a sandbox)."),
+            Field(name="rate.period", key="period", label="... per this many seconds", kind="number", nullable=True,
+                  integer=False, value=v.get("period"))]
+
+
 def _number(f: Field, raw: str) -> Any:
     try:
         return int(raw) if f.integer else float(raw)
