@@ -84,8 +84,10 @@ def serve(db_url: str) -> Iterator[Callable[..., Served]]:
         s.hub.db.dispose()
 
 
-def login(page: Any, base: str, user: str = "admin", password: str = PASSWORD) -> None:
-    page.goto(base + "/login")
+def login(page: Any, base: str, user: str = "admin", password: str = PASSWORD, *, here: bool = False) -> None:
+    """Log in from the login page (``here``: the one the browser was just sent to, keeping ?next=)."""
+    if not here:
+        page.goto(base + "/login")
     page.get_by_label("User name").fill(user)
     page.get_by_label("Password").fill(password)
     page.get_by_role("button", name="Log in").click()
