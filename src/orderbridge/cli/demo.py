@@ -41,9 +41,9 @@ def demo(
 ) -> None:
     """Start the Houzz, TradeGecko, Wix and Holded sandboxes, seed catalogs and orders (some with problems),
     and run the hub on the embedded default until interrupted (or --until-done)."""
-    from orderbridge.demo.run import DemoOptions, run_demo
-
     import secrets
+
+    from orderbridge.demo.run import DemoOptions, run_demo
 
     password = secrets.token_urlsafe(12)
     opts = DemoOptions(orders=orders, until_done=until_done, port=port, timeout=timeout, real_limits=real_limits,

@@ -83,9 +83,8 @@ def serve(
     """Serve the web app and API, with the embedded runner (unless --no-runner)."""
     import uvicorn
 
-    from orderbridge.web.app import create_app
-
     from orderbridge.engine.users import count_users
+    from orderbridge.web.app import create_app
 
     hub, _ = open_hub(config)
     app = create_app(hub, with_runner=not no_runner)

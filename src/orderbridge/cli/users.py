@@ -37,19 +37,18 @@ def create(
 def list_users(config: ConfigOpt = None, as_json: JsonOpt = False) -> None:
     """Every dashboard user with its scope and last login."""
     hub, _ = open_hub(config, apply=False)
-    rows = [{"username": u.username, "merchant": u.merchant, "admin": u.is_admin,
-             "created_at": u.created_at, "last_login_at": u.last_login_at} for u in users.list_users(hub.db)]
+    found = users.list_users(hub.db)
     if as_json:
-        print_json(rows)
+        print_json([{"username": u.username, "merchant": u.merchant, "admin": u.is_admin,
+                     "created_at": u.created_at, "last_login_at": u.last_login_at} for u in found])
         return
-    if not rows:
+    if not found:
         console.print("no users: create one with `orderbridge users create NAME`")
         return
     table = Table("user", "sees", "last login (UTC)")
-    for r in rows:
-        last = r["last_login_at"]
-        table.add_row(str(r["username"]), str(r["merchant"] or "every merchant"),
-                      last.strftime("%Y-%m-%d %H:%M") if last else "never")  # type: ignore[attr-defined]
+    for u in found:
+        table.add_row(u.username, u.merchant or "every merchant",
+                      u.last_login_at.strftime("%Y-%m-%d %H:%M") if u.last_login_at else "never")
     console.print(table)
 
 

@@ -95,7 +95,7 @@ def _to_login(request: Request) -> Response:
 
 async def _call(handler: Handler, ctx: Ctx) -> Response:
     if inspect.iscoroutinefunction(handler):
-        return await handler(ctx)  # type: ignore[no-any-return, misc]
+        return await handler(ctx)
     return await run_in_threadpool(handler, ctx)  # type: ignore[arg-type]  # sync handlers query the ledger
 
 

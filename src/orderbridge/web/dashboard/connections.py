@@ -149,8 +149,9 @@ async def save(ctx: Ctx) -> Response:
                 scope.connection(conn, ctx.hub, ctx.user, route)
             await run_in_threadpool(set_route, ctx.hub, form.name, route)
     except ConnectorError as exc:
-        return await run_in_threadpool(lambda: _form_page(ctx, kind, row, status=422, error=exc.message,
-                                                          fix=exc.fix, submitted=submitted))
+        message, fix = exc.message, exc.fix
+        return await run_in_threadpool(lambda: _form_page(ctx, kind, row, status=422, error=message, fix=fix,
+                                                          submitted=submitted))
     for w in warnings:
         ctx.flash(f"Warning: {w}", "warn")
     ctx.flash(f"Connection {form.name} saved.")
@@ -174,8 +175,8 @@ def show_connection(ctx: Ctx) -> Response:
         backend = ctx.hub.connection(conn, route.backend_id).name if route else None
         feeds = [ctx.hub.connection(conn, r.source_id).name for r in ctx.hub.routes_to_backend(conn, row.id)]
         health = [h for h in runner_health(ctx, conn) if h["connection"] == row.name]
-        orders = dict(conn.execute(sa.select(t.orders.c.status, sa.func.count()).where(
-            t.orders.c.connection_id == row.id).group_by(t.orders.c.status)).all())
+        orders = {str(s): int(n) for s, n in conn.execute(sa.select(t.orders.c.status, sa.func.count()).where(
+            t.orders.c.connection_id == row.id).group_by(t.orders.c.status))}
     creds = ctx.hub.box().open(row.credentials_enc)
     settings = model_fields(cls.settings_model, "settings", row.settings)
     credentials = model_fields(cls.credentials_model, "credentials", creds, secret=True)

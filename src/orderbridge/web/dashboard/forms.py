@@ -48,7 +48,7 @@ def _kind(prop: dict[str, Any]) -> tuple[str, list[str], bool, bool]:
     """(kind, choices, nullable, integer) of one JSON-schema property."""
     variants = prop.get("anyOf") or [prop]
     nullable = any(v.get("type") == "null" for v in variants)
-    main = next((v for v in variants if v.get("type") != "null"), {})
+    main: dict[str, Any] = next((v for v in variants if v.get("type") != "null"), {})
     if "enum" in main:
         return "select", [str(x) for x in main["enum"]], nullable, False
     if "const" in main:

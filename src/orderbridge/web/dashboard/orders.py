@@ -65,6 +65,7 @@ def list_orders(ctx: Ctx) -> Response:
     f = filters(ctx)
     q, problems = order_query(ctx, f)
     before, after = ctx.field("before"), ctx.field("after")
+    rows: list[Any]
     with ctx.hub.db.connect() as conn:
         total = conn.execute(sa.select(sa.func.count()).select_from(q.subquery())).scalar_one()
         if after.isdigit():
@@ -74,7 +75,7 @@ def list_orders(ctx: Ctx) -> Response:
             more_older = bool(rows) and conn.execute(q.where(o.c.id < rows[-1]["id"]).limit(1)).first() is not None
         else:
             page = q.where(o.c.id < int(before)) if before.isdigit() else q
-            rows = conn.execute(page.order_by(o.c.id.desc()).limit(PAGE + 1)).mappings().all()
+            rows = list(conn.execute(page.order_by(o.c.id.desc()).limit(PAGE + 1)).mappings())
             more_older, rows = len(rows) > PAGE, rows[:PAGE]
             more_newer = before.isdigit() and bool(rows) and conn.execute(
                 q.where(o.c.id > rows[0]["id"]).limit(1)).first() is not None
@@ -90,9 +91,10 @@ def list_orders(ctx: Ctx) -> Response:
 
 def _order(ctx: Ctx, conn: Any, order_id: int) -> Any:
     o, c, m = t.orders, t.connections, t.merchants
-    row = conn.execute(sa.select(o, c.c.name.label("connection"), c.c.merchant_id, m.c.name.label("merchant"))
-                       .join(c, c.c.id == o.c.connection_id).join(m, m.c.id == c.c.merchant_id).where(o.c.id == order_id, scope.merchant_clause(ctx.user, c.c.merchant_id))
-    ).mappings().first()
+    row = conn.execute(
+        sa.select(o, c.c.name.label("connection"), c.c.merchant_id, m.c.name.label("merchant"))
+        .join(c, c.c.id == o.c.connection_id).join(m, m.c.id == c.c.merchant_id)
+        .where(o.c.id == order_id, scope.merchant_clause(ctx.user, c.c.merchant_id))).mappings().first()
     if row is None:
         raise HTTPException(404, f"no order {order_id}")
     return row
@@ -114,7 +116,7 @@ def show_order(ctx: Ctx) -> Response:
             return list(conn.execute(sa.select(table).where(table.c.order_id == oid).order_by(*order)).mappings())
 
         backends = dict(conn.execute(sa.select(t.connections.c.id, t.connections.c.name)).all())
-        detail = {
+        detail: dict[str, Any] = {
             "lines": rows(t.order_lines, t.order_lines.c.line_no),
             "timeline": rows(t.order_events, t.order_events.c.id),
             "workflow": rows(t.workflow_steps, t.workflow_steps.c.seq),

@@ -40,8 +40,9 @@ def overview(ctx: Ctx) -> Response:
     now = utcnow()
     with ctx.hub.db.connect() as conn:
         visible = merchant_clause(ctx.user, c.c.merchant_id)
-        counts = dict(conn.execute(sa.select(o.c.status, sa.func.count()).join(c, c.c.id == o.c.connection_id)
-                                   .where(visible).group_by(o.c.status)).all())
+        counts = {str(s): int(n) for s, n in conn.execute(
+            sa.select(o.c.status, sa.func.count()).join(c, c.c.id == o.c.connection_id)
+            .where(visible).group_by(o.c.status))}
         alerts = conn.execute(
             sa.select(a, c.c.name.label("connection")).outerjoin(c, c.c.id == a.c.connection_id)
             .where(a.c.resolved_at.is_(None), merchant_clause(ctx.user, a.c.merchant_id))
@@ -60,5 +61,5 @@ def overview(ctx: Ctx) -> Response:
     stale = [h for h in health if h["enabled"] and h["next"] is not None
              and (now - h["next"]).total_seconds() > max(60.0, 3 * h["every"])]
     return ctx.render("overview.html", title="Overview", counts={s: int(counts.get(s, 0)) for s in STATUSES},
-                      total=sum(int(v) for v in counts.values()), alerts=alerts, health=health, failing=failing,
+                      total=sum(counts.values()), alerts=alerts, health=health, failing=failing,
                       stale=stale, per_hour=[(h, per_hour[h]) for h in hours], peak=peak, jobs=JOBS)

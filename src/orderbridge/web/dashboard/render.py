@@ -19,7 +19,7 @@ env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoesca
 
 
 def when(value: datetime | None) -> str:
-    return value.strftime("%Y-%m-%d %H:%M:%S") if value else "–"
+    return value.strftime("%Y-%m-%d %H:%M:%S") if value else "-"
 
 
 def ago(value: datetime | None) -> str:
