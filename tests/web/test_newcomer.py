@@ -103,6 +103,16 @@ def test_newcomer_connects_a_store_and_fixes_an_order(browser: Any, serve: Any, 
     page.fill('[name="credentials.username"]', HOUZZ_ACCOUNT["user_name"])
     page.fill('[name="credentials.token"]', "not-the-token")
     fill_schedule(page)
+    page.fill('[name="settings.houzz_timezone"]', "Mars/Olympus")
+    page.get_by_role("button", name="Save and test").click()
+    main = page.inner_text("main")  # an invalid setting: not saved, said in words, the rest kept
+    assert "Not saved" in main and "unknown time zone 'Mars/Olympus'" in main, main
+    assert page.input_value('[name="name"]') == "acme-houzz"
+    assert page.input_value('[name="credentials.token"]') == ""  # secrets are never sent back
+    page.fill('[name="settings.houzz_timezone"]', "UTC")
+    page.fill('[name="credentials.app_id"]', HOUZZ_ACCOUNT["app_name"])
+    page.fill('[name="credentials.username"]', HOUZZ_ACCOUNT["user_name"])
+    page.fill('[name="credentials.token"]', "not-the-token")
     page.get_by_role("button", name="Save and test").click()
     main = page.inner_text("main")
     assert "Test failed" in main and "Application Token" in main, main
@@ -116,6 +126,11 @@ def test_newcomer_connects_a_store_and_fixes_an_order(browser: Any, serve: Any, 
     page.screenshot(path=str(shots / "connection-form.png"), full_page=True)
     page.get_by_role("button", name="Save and test").click()
     assert "Test passed: connected to Houzz" in page.inner_text("main"), page.inner_text("main")
+    with app.hub.db.connect() as conn:
+        stored = app.hub.connection(conn, "acme-houzz")
+    assert stored.settings == {}  # the defaults (load New and In Production, Process, Charge) are not copied
+    assert stored.rate_limit == {"calls": 50, "period": 1.0}
+    assert app.hub.box().open(stored.credentials_enc)["token"] == HOUZZ_ACCOUNT["token"]
 
     # Orders arrive from the sandbox; the one with the old SKU is in error, with the fix to make.
     wait_for_text(page, base + "/orders", "3 order(s) match")

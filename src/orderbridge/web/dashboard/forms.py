@@ -69,14 +69,26 @@ def _label(key: str, prop: dict[str, Any]) -> str:
     return str(prop.get("title") or key.replace("_", " ").capitalize())
 
 
+def _own_first(model: Any, keys: list[str]) -> list[str]:
+    """The connector's own settings first (e.g. Houzz's order status), the shared ones after."""
+    order: list[str] = []
+    for klass in model.__mro__:
+        order += [k for k in getattr(klass, "__annotations__", {}) if k in keys and k not in order]
+    return order + [k for k in keys if k not in order]
+
+
 def model_fields(model: Any, prefix: str, values: dict[str, Any], *, secret: bool = False) -> list[Field]:
     schema = model.model_json_schema()
     required = set(schema.get("required", []))
+    props = schema.get("properties", {})
     out = []
-    for key, prop in schema.get("properties", {}).items():
+    for key in _own_first(model, list(props)):
+        prop = props[key]
         kind, options, nullable, integer = _kind(prop)
+        info = model.model_fields[key]
+        default = None if info.is_required() else info.get_default(call_default_factory=True)
         f = Field(name=f"{prefix}.{key}", key=key, label=_label(key, prop), help=str(prop.get("description", "")),
-                  kind="secret" if secret else kind, options=options, default=prop.get("default"),
+                  kind="secret" if secret else kind, options=options, default=default,
                   required=key in required, nullable=nullable, integer=integer)
         if secret:
             f.is_set = bool(values.get(key))
