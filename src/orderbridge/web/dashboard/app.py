@@ -25,6 +25,7 @@ from orderbridge.web.dashboard.auth import action, login_routes, page
 from orderbridge.web.dashboard.render import render
 
 SESSION_ENV = "ORDERBRIDGE_SESSION_MAX_AGE"
+SECURE_ENV = "ORDERBRIDGE_COOKIE_SECURE"  # behind HTTPS: send the session cookie over HTTPS only
 DEFAULT_SESSION_SECONDS = 8 * 3600
 STATIC = Path(__file__).parent / "static"
 HEADERS = [
@@ -57,8 +58,10 @@ class SecurityHeaders:
 
 
 def create_dashboard(hub: Hub, *, session_max_age: int | None = None, secret_key: str | None = None,
-                     https_only: bool = False) -> Starlette:
+                     https_only: bool | None = None) -> Starlette:
     max_age = session_max_age or int(os.environ.get(SESSION_ENV) or DEFAULT_SESSION_SECONDS)
+    if https_only is None:
+        https_only = os.environ.get(SECURE_ENV, "").lower() in ("1", "true", "yes")
     login_form, login, logout = login_routes(hub)
 
     def get(path: str, handler: Any) -> Route:
