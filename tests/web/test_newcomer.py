@@ -57,6 +57,12 @@ def seed(houzz: ServedApp, tg: ServedApp) -> list[str]:
     return ids
 
 
+def unlabelled(page: Any) -> list[str]:
+    """Form controls a screen reader could not name."""
+    return list(page.evaluate("""() => [...document.querySelectorAll('input:not([type=hidden]), select, textarea')]
+        .filter(e => !(e.labels && e.labels.length) && !e.getAttribute('aria-label')).map(e => e.name)"""))
+
+
 def fill_schedule(page: Any) -> None:
     page.get_by_text("Schedule and call budget").click()  # a closed <details>
     for job, seconds in FAST.items():
@@ -95,6 +101,9 @@ def test_newcomer_connects_a_store_and_fixes_an_order(browser: Any, serve: Any, 
     page.goto(base + "/connections/new?type=houzz_seller")
     form_help = page.inner_text("main form")
     assert "Which Houzz order status to wait for" in form_help and "Mark Orders as Processed" in form_help
+    assert unlabelled(page) == []
+    page.keyboard.press("Tab")  # keyboard users first meet the skip link
+    assert page.evaluate("document.activeElement.textContent") == "Skip to content"
     page.fill('[name="name"]', "acme-houzz")
     page.fill('[name="merchant"]', "acme")
     page.fill('[name="base_url"]', houzz.url)
@@ -158,6 +167,7 @@ def test_newcomer_connects_a_store_and_fixes_an_order(browser: Any, serve: Any, 
     page.get_by_role("button", name="Save alias").click()
     assert "1 order(s) in error with HZ-LAMP-OLD will be retried" in page.inner_text("main")
     page.screenshot(path=str(shots / "mappings.png"), full_page=True)
+    assert unlabelled(page) == []
     wait_for_text(page, order_url, re.compile(r"Order created in acme-tradegecko as \S+"))
     assert page.inner_text(".head .status") == "at_wms"
     assert "Problem" not in page.inner_text("main")
