@@ -13,7 +13,7 @@ from orderbridge.cli.common import console, err_console, print_json, run_async
 
 def _table(summary: dict[str, Any]) -> Table:
     table = Table(title=f"orderbridge demo: Houzz -> TradeGecko, Wix -> Holded ({summary['elapsed_seconds']} s)  "
-                        f"dashboard/API: {summary['dashboard']}")
+                        f"dashboard: {summary['dashboard']} (user {summary['dashboard_user']})")
     table.add_column("orders seeded")
     for status in ("new", "at_wms", "partial", "shipped", "confirmed", "error", "canceled"):
         table.add_column(status)
@@ -36,12 +36,19 @@ def demo(
     timeout: Annotated[float, typer.Option(help="With --until-done: give up after this many seconds.")] = 600,
     real_limits: Annotated[bool, typer.Option("--real-limits", help="Keep the APIs' documented rate limits "
                                               "(slow: TradeGecko allows 1 call per second).")] = False,
+    serve: Annotated[bool, typer.Option("--serve", help="With --until-done: keep the dashboard up on the demo's "
+                                        "ledger after the orders are done, until Ctrl+C.")] = False,
 ) -> None:
     """Start the Houzz, TradeGecko, Wix and Holded sandboxes, seed catalogs and orders (some with problems),
     and run the hub on the embedded default until interrupted (or --until-done)."""
+    import secrets
+
     from orderbridge.demo.run import DemoOptions, run_demo
 
-    opts = DemoOptions(orders=orders, until_done=until_done, port=port, timeout=timeout, real_limits=real_limits)
+    password = secrets.token_urlsafe(12)
+    opts = DemoOptions(orders=orders, until_done=until_done, port=port, timeout=timeout, real_limits=real_limits,
+                       serve=serve, admin_password=password)
+    err_console.print(f"dashboard: http://127.0.0.1:{port}/dashboard/  user: admin  password: {password}")
     if not as_json:
         err_console.print("starting the Houzz, TradeGecko, Wix and Holded sandboxes and seeding "
                           f"{orders} orders ... (Ctrl+C to stop)")

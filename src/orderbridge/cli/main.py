@@ -10,6 +10,7 @@ import typer
 
 from orderbridge import __version__
 from orderbridge.cli import connections, demo, mappings, ops, orders, sandbox
+from orderbridge.cli import users as users_cli
 from orderbridge.cli.common import err_console
 from orderbridge.connectors.errors import ConnectorError
 
@@ -48,6 +49,7 @@ app.add_typer(orders.app, name="orders")
 app.add_typer(connections.app, name="connections")
 app.add_typer(mappings.app, name="mappings")
 app.command("sandbox")(sandbox.sandbox)
+app.add_typer(users_cli.app, name="users")
 
 
 def run() -> None:

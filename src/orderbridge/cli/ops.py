@@ -83,11 +83,16 @@ def serve(
     """Serve the web app and API, with the embedded runner (unless --no-runner)."""
     import uvicorn
 
+    from orderbridge.engine.users import count_users
     from orderbridge.web.app import create_app
 
     hub, _ = open_hub(config)
     app = create_app(hub, with_runner=not no_runner)
-    err_console.print(f"orderbridge on http://{host}:{port} (runner: {'off' if no_runner else 'embedded'})")
+    err_console.print(f"orderbridge on http://{host}:{port} (runner: {'off' if no_runner else 'embedded'}); "
+                      f"dashboard: http://{host}:{port}/dashboard/")
+    if count_users(hub.db) == 0:
+        err_console.print("[yellow]no dashboard user yet:[/] create one with `orderbridge users create admin` "
+                          "(add --merchant NAME for a user who sees one merchant only)")
     uvicorn.run(app, host=host, port=port, log_level="warning")
 
 

@@ -19,6 +19,7 @@ from orderbridge.demo.wix_holded import WixHolded
 from orderbridge.engine.hub import Hub
 from orderbridge.engine.operations import add_alias
 from orderbridge.engine.provision import apply_config
+from orderbridge.engine.users import create_user
 from orderbridge.ledger import schema as t
 from orderbridge.ledger.db import data_dir, open_ledger
 from orderbridge.web.app import create_app
@@ -32,8 +33,11 @@ class DemoOptions:
     timeout: float = 600.0
     real_limits: bool = False
     database_url: str | None = None
+    serve: bool = False  # keep the dashboard up after --until-done, until interrupted
+    admin_password: str = ""  # the dashboard's `admin` user is created with it
 
 
+DEMO_USER = "admin"
 FAST = {"download": 1, "workflow": 0.5, "deliver": 0.5, "shipments": 1, "upload": 0.5, "cancels": 2,
         "inventory": 5, "stock": 5}
 
@@ -108,6 +112,8 @@ async def _run(opts: DemoOptions, houzz: SandboxProcess, tradegecko: SandboxProc
     cfg = demo_config(houzz.url, tradegecko.url, opts.real_limits, books, wix.url, holded.url)
     hub.runner = cfg.runner
     apply_config(hub, cfg)
+    if opts.admin_password:
+        create_user(hub.db, DEMO_USER, opts.admin_password)
     app = create_app(hub, with_runner=True)
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=opts.port, log_level="warning"))
     serving = asyncio.create_task(server.serve())
@@ -138,7 +144,8 @@ async def _run(opts: DemoOptions, houzz: SandboxProcess, tradegecko: SandboxProc
             summary = _summary(scenario, books, statuses, errors, time.monotonic() - started, opts.port)
             summary["orders_seeded"] = len(everyone)
             report(summary)
-            if (opts.until_done and done) or (time.monotonic() - started > opts.timeout and opts.until_done):
+            finished = (opts.until_done and done) or (time.monotonic() - started > opts.timeout and opts.until_done)
+            if finished and not opts.serve:
                 break
             if server.should_exit:
                 break
@@ -170,5 +177,6 @@ def _summary(scenario: Scenario, books: WixHolded, statuses: dict[str, str], err
         "errors": {k: v for k, v in errors.items() if statuses.get(k) == "error"},
         "events": [*scenario.log[-6:], *books.log[-3:]],
         "elapsed_seconds": round(elapsed, 1),
-        "dashboard": f"http://127.0.0.1:{port}",
+        "dashboard": f"http://127.0.0.1:{port}/dashboard/",
+        "dashboard_user": DEMO_USER,
     }

@@ -374,3 +374,19 @@ webhook_events = sa.Table(
     sa.Column("received_at", UTCDateTime, nullable=False),
     sa.UniqueConstraint("connection_id", "event_id"),
 )
+
+users = sa.Table(
+    "users",
+    metadata,
+    _id(),
+    sa.Column("username", sa.String(100), nullable=False, unique=True),
+    sa.Column("password_hash", sa.String(300), nullable=False),
+    # NULL: an administrator of every merchant; otherwise the only merchant this user sees.
+    sa.Column("merchant_id", sa.ForeignKey("merchants.id"), nullable=True),
+    _created(),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+    sa.Column("last_login_at", UTCDateTime, nullable=True),
+)
+
+# The dashboard filters orders by order date.
+sa.Index("ix_orders_order_date", orders.c.order_date)

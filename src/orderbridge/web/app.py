@@ -12,14 +12,15 @@ from collections.abc import AsyncIterator
 import sqlalchemy as sa
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse
-from starlette.routing import Route
+from starlette.responses import JSONResponse, RedirectResponse
+from starlette.routing import Mount, Route
 
 from orderbridge.connectors.errors import AuthError, ConnectorError
 from orderbridge.engine.hub import Hub
 from orderbridge.engine.intake import handle_webhook
 from orderbridge.ledger import schema as t
 from orderbridge.runners.embedded import EmbeddedRunner
+from orderbridge.web.dashboard import create_dashboard
 
 MAX_WEBHOOK_BYTES = 1_000_000
 
@@ -61,6 +62,8 @@ def create_app(hub: Hub, *, with_runner: bool = True) -> Starlette:
         routes=[
             Route("/health", health),
             Route("/webhooks/{connection}", webhook, methods=["POST"]),
+            Route("/", lambda request: RedirectResponse("/dashboard/"), methods=["GET"]),
+            Mount("/dashboard", app=create_dashboard(hub)),
         ],
         lifespan=lifespan,
     )
