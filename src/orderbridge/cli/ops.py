@@ -85,8 +85,8 @@ def serve(
 
     from orderbridge.web.app import create_app
 
-    hub, _ = open_hub(config)
-    app = create_app(hub, with_runner=not no_runner)
+    hub, cfg = open_hub(config)
+    app = create_app(hub, with_runner=not no_runner, api=cfg.api)
     err_console.print(f"orderbridge on http://{host}:{port} (runner: {'off' if no_runner else 'embedded'})")
     uvicorn.run(app, host=host, port=port, log_level="warning")
 

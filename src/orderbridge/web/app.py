@@ -13,8 +13,10 @@ import sqlalchemy as sa
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
-from starlette.routing import Route
+from starlette.routing import Mount, Route
 
+from orderbridge.api.app import build_api
+from orderbridge.api.settings import ApiSettings
 from orderbridge.connectors.errors import AuthError, ConnectorError
 from orderbridge.engine.hub import Hub
 from orderbridge.engine.intake import handle_webhook
@@ -24,7 +26,7 @@ from orderbridge.runners.embedded import EmbeddedRunner
 MAX_WEBHOOK_BYTES = 1_000_000
 
 
-def create_app(hub: Hub, *, with_runner: bool = True) -> Starlette:
+def create_app(hub: Hub, *, with_runner: bool = True, api: ApiSettings | None = None) -> Starlette:
     runner = EmbeddedRunner(hub) if with_runner else None
 
     async def health(request: Request) -> JSONResponse:
@@ -61,6 +63,7 @@ def create_app(hub: Hub, *, with_runner: bool = True) -> Starlette:
         routes=[
             Route("/health", health),
             Route("/webhooks/{connection}", webhook, methods=["POST"]),
+            Mount("/v1", app=build_api(hub, api)),  # the CartRover-compatible API (docs/api.md)
         ],
         lifespan=lifespan,
     )
