@@ -67,7 +67,8 @@ def standard_keys(s: Served) -> None:
 
 
 def order(cust_ref: str, *lines: tuple[str, int], **extra: Any) -> dict[str, Any]:
-    return {"cust_ref": cust_ref, "cust_po_no": f"PO-{cust_ref}", "ship_first_name": "Ada", "ship_last_name": "Lovelace",
+    return {"cust_ref": cust_ref, "cust_po_no": f"PO-{cust_ref}", "ship_first_name": "Ada",
+            "ship_last_name": "Lovelace",
             "ship_address_1": "1 Main St", "ship_city": "Springfield", "ship_state": "IL", "ship_zip": "62701",
             "ship_country": "USA", "ship_code": "Ground", "sub_total": "20.00", "grand_total": "20.00",
             "items": [{"item": sku, "quantity": qty, "price": "10.00"} for sku, qty in (lines or [("SKU-1", 2)])],

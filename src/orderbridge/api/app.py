@@ -51,7 +51,8 @@ class ProcessId:
 
         async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":
-                headers = [(k, v) for k, v in message.get("headers", []) if k.lower() != PROCESS_HEADER.lower().encode()]
+                name = PROCESS_HEADER.lower().encode()
+                headers = [(k, v) for k, v in message.get("headers", []) if k.lower() != name]
                 message = {**message, "headers": [*headers, (PROCESS_HEADER.encode(), process_id.encode())]}
             await send(message)
 

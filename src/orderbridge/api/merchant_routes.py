@@ -83,7 +83,8 @@ def product(call: Call) -> JSONResponse:
         raise ApiFailure(f"Product {call.param('sku')!r} not found")
     updated = max([d for d in (stock_at, line.updated_at if line else None) if d is not None], default=None)
     return ok({
-        "sku": sku, "name": (line.description if line else "") or sku, "description": line.description if line else None,
+        "sku": sku, "name": (line.description if line else "") or sku,
+        "description": line.description if line else None,
         "retail_price": float(line.unit_price) if line else None, "wholesale_price": None, "weight_lbs": None,
         "wms_product_main_id": None,
         "last_updated_datetime": updated.strftime("%Y-%m-%d %H:%M:%S") if updated else None,

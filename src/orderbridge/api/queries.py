@@ -33,7 +33,7 @@ CANCELED_AT = sa.select(sa.func.max(t.cancellations.c.detected_at)).where(
     t.cancellations.c.order_id == o.c.id).scalar_subquery()
 DELIVERED_AT = sa.func.coalesce(q.c.acknowledged_at, sa.case((q.c.id.is_(None), d.c.done_at)))
 
-COLUMNS = [o, STATUS.label("api_status"), c.c.type.label("source_type"), c.c.name.label("source_name"),
+COLUMNS: list[Any] = [o, STATUS.label("api_status"), c.c.type.label("source_type"), c.c.name.label("source_name"),
            d.c.done_at.label("delivered_at"), d.c.backend_id, q.c.id.label("queue_id"), q.c.lines.label("queue_lines"),
            q.c.carrier.label("queue_carrier"), q.c.service.label("queue_service"),
            q.c.acknowledged_at, q.c.canceled_at.label("queue_canceled_at"), DELIVERED_AT.label("to_wms_at"),

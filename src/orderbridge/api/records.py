@@ -161,7 +161,8 @@ def _items(row: Any, order: Order | None, raw: Mapping[str, Any], line_extras: b
            aliases: Mapping[str, list[str]]) -> list[dict[str, Any]]:
     if order is None:
         return []
-    raw_items = raw.get("items") if isinstance(raw.get("items"), list) else []
+    items = raw.get("items")
+    raw_items: list[Any] = items if isinstance(items, list) else []
     sent = [ln.get("sku") for ln in (row.queue_lines or [])]
     out = []
     for i, line in enumerate(order.lines):

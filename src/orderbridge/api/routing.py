@@ -52,7 +52,8 @@ class Endpoint:
 
     @property
     def starlette_path(self) -> str:
-        return re.sub(r"\{(%s)\}" % "|".join(FREE_TEXT_PARAMS), r"{\1:path}", self.path)
+        names = "|".join(FREE_TEXT_PARAMS)
+        return re.sub(rf"\{{({names})\}}", r"{\1:path}", self.path)
 
     @property
     def path_params(self) -> list[str]:

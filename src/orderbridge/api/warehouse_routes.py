@@ -16,7 +16,7 @@ from orderbridge.api.envelope import FAILURE, ApiFailure, ok
 from orderbridge.api.routing import Call, Endpoint
 from orderbridge.connectors.cartrover import store
 from orderbridge.connectors.cartrover.mapping import parse_timestamp
-from orderbridge.domain.models import Order, Shipment
+from orderbridge.domain.models import Order, PackageLine, Shipment
 from orderbridge.engine.pushed import warehouse_acknowledged
 from orderbridge.ledger import schema as t
 
@@ -75,8 +75,8 @@ def _shipment(raw: Any, index: int, cust_ref: str, queue_id: int, skus: set[str]
         if sku not in skus:
             raise ApiFailure(f"{where}.items[{i}].item {sku!r} is not on order {cust_ref!r} "
                              f"(its items: {', '.join(sorted(skus))})")
-        lines.append({"sku": sku, "quantity": _int(item.get("quantity"), f"{where}.items[{i}].quantity",
-                                                   positive=True)})
+        lines.append(PackageLine(sku=sku, quantity=_int(item.get("quantity"), f"{where}.items[{i}].quantity",
+                                                        positive=True)))
     tracking = [n for n in (_text(raw.get("tracking_no"), f"{where}.tracking_no"),
                             _text(raw.get("tracking_no_secondary"), f"{where}.tracking_no_secondary")) if n]
     date = _text(raw.get("date"), f"{where}.date")
@@ -84,8 +84,10 @@ def _shipment(raw: Any, index: int, cust_ref: str, queue_id: int, skus: set[str]
         shipped_at = parse_timestamp(date) if date else None
     except ValueError:
         raise ApiFailure(f"{where}.date must be ISO 8601, got {date!r}") from None
-    fingerprint = tracking[0] if tracking else hashlib.sha256(json.dumps(
-        [lines, raw.get("carrier"), raw.get("method"), date], sort_keys=True, default=str).encode()).hexdigest()[:16]
+    # A re-posted shipment keeps its id (tracking number, or a digest of its content): retries add nothing.
+    content = [[ln.model_dump() for ln in lines], raw.get("carrier"), raw.get("method"), date]
+    fingerprint = tracking[0] if tracking else hashlib.sha256(
+        json.dumps(content, sort_keys=True, default=str).encode()).hexdigest()[:16]
     return Shipment(external_id=f"{cust_ref}:{fingerprint}"[:200], order_ref=cust_ref, backend_order_id=str(queue_id),
                     carrier=_text(raw.get("carrier"), f"{where}.carrier"),
                     service=_text(raw.get("method"), f"{where}.method"), tracking_numbers=tracking, lines=lines,

@@ -65,7 +65,8 @@ class CartRoverCartConnector(SourceConnector):
 
     async def cancellations(self, window: Window) -> AsyncIterator[Cancellation]:
         """None to poll: the cart's cancel calls are recorded as they arrive."""
-        for cancellation in ():
+        nothing: list[Cancellation] = []
+        for cancellation in nothing:
             yield cancellation
 
     async def check(self) -> CheckResult:

@@ -145,15 +145,15 @@ def to_order(raw: Mapping[str, Any], *, now: datetime) -> Order:
     tax = _decimal(raw, "sales_tax") if _present(raw.get("sales_tax")) else _decimal(raw, "tax")
     extra = {k: _text(raw, k) for k in ("order_source", "ship_code_description", "gift_message",
                                         "special_services", "promo_code") if _present(raw.get(k))}
-    return Order(
-        external_id=cust_ref, cust_po_no=_text(raw, "cust_po_no") or cust_ref, order_date=order_date,
-        source_status="new", ship_to=ship_to, bill_to=bill_to, lines=_lines(raw),
-        shipping_method=_text(raw, "ship_code"),
-        totals={"subtotal": _decimal(raw, "sub_total"), "shipping": _decimal(raw, "shipping_handling"),
-                "tax": tax, "discount": _decimal(raw, "order_discount"), "total": _decimal(raw, "grand_total"),
-                "currency": _text(raw, "currency_code")},
-        notes=_text(raw, "shipping_instructions"), customer_id=_text(raw, "customer_id"), extra=extra,
-    )
+    return Order.model_validate({
+        "external_id": cust_ref, "cust_po_no": _text(raw, "cust_po_no") or cust_ref, "order_date": order_date,
+        "source_status": "new", "ship_to": ship_to, "bill_to": bill_to, "lines": _lines(raw),
+        "shipping_method": _text(raw, "ship_code"),
+        "totals": {"subtotal": _decimal(raw, "sub_total"), "shipping": _decimal(raw, "shipping_handling"),
+                   "tax": tax, "discount": _decimal(raw, "order_discount"), "total": _decimal(raw, "grand_total"),
+                   "currency": _text(raw, "currency_code")},
+        "notes": _text(raw, "shipping_instructions"), "customer_id": _text(raw, "customer_id"), "extra": extra,
+    })
 
 
 def pushed_order(raw: Mapping[str, Any], *, now: datetime, earliest: date | None) -> DownloadItem:
