@@ -88,6 +88,7 @@ def test_create_body_shapes(api: Served) -> None:
         assert "not valid JSON" in fail(cart.post("/cart/orders/cartrover", content=b'{"cust_ref": "X"',
                                                   headers={"Content-Type": "application/json"}))
         assert "empty" in fail(cart.post("/cart/orders/cartrover", content=b""))
+        assert "not a JSON number" in fail(cart.post("/cart/orders/cartrover", content=b'{"cust_ref": NaN}'))
         assert "order object" in fail(cart.post("/cart/orders/cartrover", json="just text"))
 
 

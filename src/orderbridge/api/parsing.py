@@ -30,6 +30,10 @@ async def read_body(request: Request, max_bytes: int) -> bytes:
     return b"".join(chunks)
 
 
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
+
+
 def parse_body(body: bytes, content_type: str) -> Any:
     """JSON (object or array) when it looks like JSON or says so; a nested form otherwise."""
     try:
@@ -40,7 +44,7 @@ def parse_body(body: bytes, content_type: str) -> Any:
         raise ApiFailure("Request body is empty; send the order as JSON (or form-encoded)")
     if text[0] in "[{" or "json" in content_type.lower():
         try:
-            return json.loads(text)
+            return json.loads(text, parse_constant=_no_constant)
         except (ValueError, RecursionError) as exc:
             raise ApiFailure(f"Request body is not valid JSON: {exc}") from None
     try:
