@@ -123,6 +123,7 @@ def test_every_answer_is_200_json_with_envelope_and_process_id(api: Served) -> N
     assert len(seen) == len(answers)  # one id per request
     messages = [r.json().get("message", "") for r in answers]
     assert "not found" in messages[1] and "Unknown order status" in messages[2]
+    assert int(answers[1].headers["x-cartrover-api-minute-hits-remaining"]) > 0  # on errors too
     assert "Unknown endpoint" in messages[3] and "not allowed" in messages[4]
     assert "not valid" in messages[5] and "merchant or warehouse key" in messages[6]
     assert "over the limit" in messages[8] and "whole number" in messages[9]

@@ -64,42 +64,41 @@ def _process_id(request: Request) -> str:
 
 
 def endpoint_view(ep: Endpoint, hub: Hub, settings: ApiSettings, buckets: LeakyBuckets) -> Any:
+    async def answer(request: Request, headers: dict[str, str]) -> Response:
+        creds = credentials(request)
+        if creds is None:
+            return error("Missing credentials: send HTTP Basic auth (api_user:api_key) or the api_user and "
+                         "api_key query parameters")
+        if ep.rate_limited:
+            allowed, remaining = buckets.hit(creds[0])
+            headers[REMAINING_HEADER] = str(remaining)
+            if not allowed:
+                return error("Over API Limit. Please slow down requests.", RATE_LIMIT)
+        key, why = await run_in_threadpool(authenticate, hub.db, *creds)
+        if key is None:
+            return error(f"Invalid credentials: {why}")
+        scope = scope_for(key, request, ep.level)
+        body = await read_json_or_form(request, settings.max_body_bytes) if ep.body else None
+        response: Response = await run_in_threadpool(ep.handler, Call(request, hub, settings, scope, body))
+        return response
+
     async def view(request: Request) -> Response:
+        headers: dict[str, str] = {}
         try:
-            creds = credentials(request)
-            if creds is None:
-                return error("Missing credentials: send HTTP Basic auth (api_user:api_key) or the api_user and "
-                             "api_key query parameters")
-            headers: dict[str, str] = {}
-            if ep.rate_limited:
-                allowed, remaining = buckets.hit(creds[0])
-                headers[REMAINING_HEADER] = str(remaining)
-                if not allowed:
-                    return _with_headers(error("Over API Limit. Please slow down requests.", RATE_LIMIT), headers)
-            key, why = await run_in_threadpool(authenticate, hub.db, *creds)
-            if key is None:
-                return _with_headers(error(f"Invalid credentials: {why}"), headers)
-            scope = scope_for(key, request, ep.level)
-            body = await read_json_or_form(request, settings.max_body_bytes) if ep.body else None
-            response: Response = await run_in_threadpool(ep.handler, Call(request, hub, settings, scope, body))
-            response.headers.update(headers)
-            return response
+            response = await answer(request, headers)
         except ApiFailure as exc:
-            return error(exc.message, exc.code, exc.detail)
+            response = error(exc.message, exc.code, exc.detail)
         except ConnectorError as exc:
-            return error(exc.message, INVALID, {"fix": exc.fix} if exc.fix else None)
+            response = error(exc.message, INVALID, {"fix": exc.fix} if exc.fix else None)
         except Exception:
             log.exception("API call %s %s failed (process id %s)", request.method, request.url.path,
                           _process_id(request))
-            return error(f"Internal error; quote process id {_process_id(request)} to support", FAILURE,
-                         status_code=500)
+            response = error(f"Internal error; quote process id {_process_id(request)} to support", FAILURE,
+                             status_code=500)
+        response.headers.update(headers)
+        return response
 
     return view
-
-
-def _with_headers(response: JSONResponse, headers: dict[str, str]) -> JSONResponse:
-    response.headers.update(headers)
-    return response
 
 
 def build_api(hub: Hub, settings: ApiSettings | None = None) -> ASGIApp:
