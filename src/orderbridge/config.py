@@ -14,6 +14,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from orderbridge.api.settings import ApiSettings
 from orderbridge.connectors.errors import ConfigError
 
 CONFIG_ENV = "ORDERBRIDGE_CONFIG"
@@ -117,6 +118,7 @@ class AppConfig(_Strict):
     routes: list[RouteConfig] = Field(default_factory=list)
     sku_aliases: list[AliasConfig] = Field(default_factory=list)
     ship_methods: list[ShipMethodConfig] = Field(default_factory=list)
+    api: ApiSettings = Field(default_factory=ApiSettings)  # limits of the /v1 API (docs/api.md)
 
     @model_validator(mode="after")
     def _references(self) -> AppConfig:

@@ -9,7 +9,7 @@ import click
 import typer
 
 from orderbridge import __version__
-from orderbridge.cli import connections, demo, mappings, ops, orders, sandbox
+from orderbridge.cli import connections, demo, keys, mappings, ops, orders, sandbox
 from orderbridge.cli import users as users_cli
 from orderbridge.cli.common import err_console
 from orderbridge.connectors.errors import ConnectorError
@@ -50,6 +50,7 @@ app.add_typer(connections.app, name="connections")
 app.add_typer(mappings.app, name="mappings")
 app.command("sandbox")(sandbox.sandbox)
 app.add_typer(users_cli.app, name="users")
+app.add_typer(keys.app, name="keys")
 
 
 def run() -> None:

@@ -86,8 +86,8 @@ def serve(
     from orderbridge.engine.users import count_users
     from orderbridge.web.app import create_app
 
-    hub, _ = open_hub(config)
-    app = create_app(hub, with_runner=not no_runner)
+    hub, cfg = open_hub(config)
+    app = create_app(hub, with_runner=not no_runner, api=cfg.api)
     err_console.print(f"orderbridge on http://{host}:{port} (runner: {'off' if no_runner else 'embedded'}); "
                       f"dashboard: http://{host}:{port}/dashboard/")
     if count_users(hub.db) == 0:

@@ -101,6 +101,7 @@ class ConnectionContext:
     base_url: str  # the production URL, or the sandbox's when in test mode
     test_mode: bool
     http: ApiClient
+    ledger: Any = None  # the hub's database engine, for connectors whose external system is the hub's API
 
 
 # ---------------------------------------------------------------- what sources hand the engine

@@ -94,6 +94,7 @@ def build_connector(
     budget: RateBudget | None = None,
     timeout: float = 30.0,
     rate: RateSpec | None = None,
+    ledger: Any = None,
 ) -> Connector:
     cls = connector_class(type_name)
     parsed_settings = parse_model(cls.settings_model, settings, f"settings of connection {name!r}")
@@ -123,5 +124,6 @@ def build_connector(
         base_url=url,
         test_mode=test_mode,
         http=http,
+        ledger=ledger,
     )
     return cls(ctx)

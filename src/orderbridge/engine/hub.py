@@ -112,6 +112,7 @@ class Hub:
             budget=self.budget,
             timeout=self.http_timeout,
             rate=RateSpec(**row.rate_limit) if row.rate_limit else None,
+            ledger=self.db,
         )
         self._live[row.id] = (row.updated_at, instance)
         return instance

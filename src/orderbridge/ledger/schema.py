@@ -375,6 +375,77 @@ webhook_events = sa.Table(
     sa.UniqueConstraint("connection_id", "event_id"),
 )
 
+# ------------------------------------------------------------------- CartRover-compatible API (0003)
+
+api_keys = sa.Table(
+    "api_keys",
+    metadata,
+    _id(),
+    sa.Column("api_user", sa.String(64), nullable=False, unique=True),
+    sa.Column("secret_hash", sa.String(128), nullable=False),  # sha256 of the key; the key is shown once
+    sa.Column("level", sa.String(16), nullable=False),  # cart, merchant, warehouse
+    sa.Column("merchant_id", sa.ForeignKey("merchants.id"), nullable=True),  # cart and merchant keys
+    sa.Column("connection_id", sa.ForeignKey("connections.id"), nullable=True),  # the cart, or the WMS backend
+    sa.Column("label", sa.String(200), nullable=False, default=""),
+    _created(),
+    sa.Column("last_used_at", UTCDateTime, nullable=True),
+    sa.Column("revoked_at", UTCDateTime, nullable=True),
+)
+
+api_key_grants = sa.Table(  # the CartRover API warehouse connections a warehouse key serves
+    "api_key_grants",
+    metadata,
+    _id(),
+    sa.Column("key_id", sa.ForeignKey("api_keys.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("connection_id", sa.ForeignKey("connections.id"), nullable=False),
+    sa.UniqueConstraint("key_id", "connection_id"),
+)
+
+api_wms_orders = sa.Table(  # orders delivered to a CartRover API warehouse, waiting to be pulled
+    "api_wms_orders",
+    metadata,
+    _id(),
+    sa.Column("backend_id", sa.ForeignKey("connections.id"), nullable=False),
+    sa.Column("order_id", sa.ForeignKey("orders.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("cust_ref", sa.String(100), nullable=False),
+    sa.Column("lines", sa.JSON, nullable=False, default=list),  # [{sku (as the warehouse knows it), quantity}]
+    sa.Column("carrier", sa.String(100), nullable=False, default=""),
+    sa.Column("service", sa.String(100), nullable=False, default=""),
+    _created(),
+    sa.Column("acknowledged_at", UTCDateTime, nullable=True),
+    sa.Column("canceled_at", UTCDateTime, nullable=True),
+    sa.UniqueConstraint("backend_id", "cust_ref"),
+    sa.Index("ix_api_wms_orders_order", "order_id"),
+)
+
+api_wms_shipments = sa.Table(  # shipments posted by a warehouse, picked up by the shipments job
+    "api_wms_shipments",
+    metadata,
+    _id(),
+    sa.Column("backend_id", sa.ForeignKey("connections.id"), nullable=False),
+    sa.Column("external_id", sa.String(200), nullable=False),
+    sa.Column("cust_ref", sa.String(100), nullable=False),
+    sa.Column("data", sa.JSON, nullable=False),  # the canonical shipment
+    sa.Column("received_at", UTCDateTime, nullable=False),
+    sa.UniqueConstraint("backend_id", "external_id"),
+    sa.Index("ix_api_wms_shipments_received", "backend_id", "received_at"),
+)
+
+api_wms_stock = sa.Table(  # stock levels pushed by a warehouse, picked up by the stock job
+    "api_wms_stock",
+    metadata,
+    _id(),
+    sa.Column("backend_id", sa.ForeignKey("connections.id"), nullable=False),
+    sa.Column("sku", sa.String(200), nullable=False),
+    sa.Column("warehouse", sa.String(200), nullable=False, default=""),
+    sa.Column("on_hand", sa.Integer, nullable=False, default=0),
+    sa.Column("available", sa.Integer, nullable=False, default=0),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+    sa.UniqueConstraint("backend_id", "sku", "warehouse"),
+)
+
+# ------------------------------------------------------------------- dashboard users (0004)
+
 users = sa.Table(
     "users",
     metadata,

@@ -15,6 +15,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse
 from starlette.routing import Mount, Route
 
+from orderbridge.api.app import build_api
+from orderbridge.api.settings import ApiSettings
 from orderbridge.connectors.errors import AuthError, ConnectorError
 from orderbridge.engine.hub import Hub
 from orderbridge.engine.intake import handle_webhook
@@ -25,7 +27,7 @@ from orderbridge.web.dashboard import create_dashboard
 MAX_WEBHOOK_BYTES = 1_000_000
 
 
-def create_app(hub: Hub, *, with_runner: bool = True) -> Starlette:
+def create_app(hub: Hub, *, with_runner: bool = True, api: ApiSettings | None = None) -> Starlette:
     runner = EmbeddedRunner(hub) if with_runner else None
 
     async def health(request: Request) -> JSONResponse:
@@ -64,6 +66,7 @@ def create_app(hub: Hub, *, with_runner: bool = True) -> Starlette:
             Route("/webhooks/{connection}", webhook, methods=["POST"]),
             Route("/", lambda request: RedirectResponse("/dashboard/"), methods=["GET"]),
             Mount("/dashboard", app=create_dashboard(hub)),
+            Mount("/v1", app=build_api(hub, api)),  # the CartRover-compatible API (docs/api.md)
         ],
         lifespan=lifespan,
     )
