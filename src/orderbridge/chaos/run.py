@@ -165,6 +165,7 @@ def _run(opts: ChaosOptions, world: World, workdir: Path, report: Callable[[str]
             world.place(*wave, rng)
         world.set_faults(None)
         report("faults off: running until every order is confirmed")
+        drain_started = time.monotonic()
         hub.start()
         hub.wait_ready()
         placed = len(world.houzz_orders) + len(world.wix_orders)
@@ -177,8 +178,9 @@ def _run(opts: ChaosOptions, world: World, workdir: Path, report: Callable[[str]
                 settled = True
                 break
             time.sleep(0.3)
+        drain_seconds = time.monotonic() - drain_started
         hub.stop()
-        clean_exit = hub.proc is not None and hub.proc.returncode == 0
+        clean_exit = hub.proc is not None and hub.proc.returncode in (0, -signal.SIGTERM)
     finally:
         hub.kill()
     audit = world.audit(ledger)
@@ -189,6 +191,7 @@ def _run(opts: ChaosOptions, world: World, workdir: Path, report: Callable[[str]
         "faults_injected": sum(sum(v.values()) for v in faults.values()), "faults_by_sandbox": faults,
         "fault_rates": opts.faults.rates, "settled": settled, "clean_shutdown": clean_exit,
         **audit.as_dict(), "elapsed_seconds": round(time.monotonic() - started, 1),
+        "drain_seconds": round(drain_seconds, 1),
         "database": "postgresql" if url.startswith("postgres") else "sqlite",
     }
     figures["passed"] = bool(settled and audit.ok)

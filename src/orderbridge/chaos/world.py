@@ -10,7 +10,6 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-import httpx
 import sqlalchemy as sa
 
 from orderbridge.demo.sandboxes import SandboxProcess
@@ -248,7 +247,8 @@ class Audit:
     def as_dict(self) -> dict[str, Any]:
         return {"orders_placed": self.placed, "orders_in_ledger": self.in_ledger, "orders_confirmed": self.confirmed,
                 "orders_lost": len(self.lost), "orders_duplicated": len(self.duplicated),
-                "lost": list(self.lost.values())[:20], "duplicated": list(self.duplicated.values())[:20], "disagreements": self.disagreements[:20]}
+                "lost": list(self.lost.values())[:20], "duplicated": list(self.duplicated.values())[:20],
+                "disagreements": self.disagreements[:20]}
 
     @classmethod
     def collect(cls, world: World, ledger: sa.Engine) -> Audit:

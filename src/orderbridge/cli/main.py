@@ -9,7 +9,7 @@ import click
 import typer
 
 from orderbridge import __version__
-from orderbridge.cli import chaos, connections, demo, mappings, ops, orders, sandbox
+from orderbridge.cli import chaos, connections, db_backup, demo, mappings, ops, orders, sandbox
 from orderbridge.cli.common import err_console
 from orderbridge.connectors.errors import ConnectorError
 
@@ -43,6 +43,7 @@ def main(
 
 
 ops.register(app)
+db_backup.register(ops.db_app)
 app.command("demo")(demo.demo)
 app.add_typer(orders.app, name="orders")
 app.add_typer(connections.app, name="connections")
