@@ -18,6 +18,7 @@ from orderbridge.engine.hub import ConnectionRow, RouteRow
 from orderbridge.engine.timeline import event
 from orderbridge.ledger import schema as t
 from orderbridge.ledger.db import new_id
+from orderbridge.logs import redact
 
 
 def _jsonable(raw: Any) -> Any:
@@ -208,6 +209,8 @@ def _record_skip(conn: Connection, source: ConnectionRow, item: SkippedOrder) ->
 
 
 def set_error(conn: Connection, order_id: int, code: str, message: str, fix: str = "") -> None:
+    # An API may echo a credential in its refusal: what is stored (and shown) is masked.
+    message, fix = redact(message), redact(fix)
     conn.execute(t.orders.update().where(t.orders.c.id == order_id).values(
         error_code=code[:60], error_message=message, error_fix=fix, status=OrderStatus.ERROR, updated_at=utcnow()
     ))
