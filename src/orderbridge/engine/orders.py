@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from typing import Any
 
 import sqlalchemy as sa
@@ -13,6 +14,7 @@ from orderbridge.config import RouteOptions
 from orderbridge.connectors.base import DownloadedOrder, SkippedOrder, WorkflowStep
 from orderbridge.domain.models import Order, OrderStatus, utcnow
 from orderbridge.domain.refs import RefRule, cust_ref_candidate
+from orderbridge.domain.validation import utf8_safe
 from orderbridge.engine import steps
 from orderbridge.engine.hub import ConnectionRow, RouteRow
 from orderbridge.engine.timeline import event
@@ -21,8 +23,21 @@ from orderbridge.ledger.db import new_id
 from orderbridge.logs import redact
 
 
+def _strict(value: Any) -> Any:
+    """Plain JSON every database takes: no NaN or infinities, no lone surrogates."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, str):
+        return utf8_safe(value)
+    if isinstance(value, dict):
+        return {utf8_safe(str(k)): _strict(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_strict(v) for v in value]
+    return value
+
+
 def _jsonable(raw: Any) -> Any:
-    return json.loads(json.dumps(raw, default=str))
+    return _strict(json.loads(json.dumps(raw, default=str)))
 
 
 def order_json(order: Order) -> dict[str, Any]:
