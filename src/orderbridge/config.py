@@ -47,6 +47,7 @@ class RunnerConfig(_Strict):
     overlap_seconds: float = Field(default=600.0, ge=0, description="cursor look-back window")
     lease_seconds: float = Field(default=120.0, gt=0)
     concurrency: int = Field(default=8, ge=1, le=256, description="external calls in flight per job run")
+    http_timeout_seconds: float = Field(default=30.0, gt=0, le=600, description="wait this long for an API's answer")
 
 
 class MerchantConfig(_Strict):

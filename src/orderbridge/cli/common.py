@@ -34,7 +34,7 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of a t
 def open_hub(config: Path | None, *, apply: bool = True) -> tuple[Hub, AppConfig]:
     cfg = load_config(config)
     engine = open_ledger(cfg.database.url)
-    hub = Hub(db=engine, runner=cfg.runner)
+    hub = Hub(db=engine, runner=cfg.runner, http_timeout=cfg.runner.http_timeout_seconds)
     if apply:
         for warning in apply_config(hub, cfg):
             err_console.print(f"[yellow]warning:[/] {warning}")

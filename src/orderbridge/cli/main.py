@@ -9,7 +9,7 @@ import click
 import typer
 
 from orderbridge import __version__
-from orderbridge.cli import connections, demo, keys, mappings, ops, orders, sandbox
+from orderbridge.cli import chaos, connections, db_backup, demo, keys, mappings, ops, orders, sandbox
 from orderbridge.cli import users as users_cli
 from orderbridge.cli.common import err_console
 from orderbridge.connectors.errors import ConnectorError
@@ -44,6 +44,7 @@ def main(
 
 
 ops.register(app)
+db_backup.register(ops.db_app)
 app.command("demo")(demo.demo)
 app.add_typer(orders.app, name="orders")
 app.add_typer(connections.app, name="connections")
@@ -51,6 +52,7 @@ app.add_typer(mappings.app, name="mappings")
 app.command("sandbox")(sandbox.sandbox)
 app.add_typer(users_cli.app, name="users")
 app.add_typer(keys.app, name="keys")
+app.command("chaos")(chaos.chaos)
 
 
 def run() -> None:

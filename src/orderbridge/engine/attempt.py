@@ -15,6 +15,7 @@ from orderbridge.engine import steps
 from orderbridge.engine.context import JobContext
 from orderbridge.engine.orders import set_error
 from orderbridge.engine.timeline import alert, event
+from orderbridge.logs import redact
 
 log = logging.getLogger("orderbridge.engine")
 
@@ -46,7 +47,7 @@ async def attempt(
     except (AuthError, ConfigError) as exc:
         with ctx.tx() as conn:  # the connection's problem, not the order's: try again later
             conn.execute(table.update().where(table.c.id == row.id).values(
-                state=steps.PENDING, last_error=str(exc), next_attempt_at=utcnow() + timedelta(seconds=60)))
+                state=steps.PENDING, last_error=redact(str(exc)), next_attempt_at=utcnow() + timedelta(seconds=60)))
         raise
     except Exception as exc:
         if not isinstance(exc, ConnectorError):

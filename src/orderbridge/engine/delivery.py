@@ -34,6 +34,11 @@ async def workflow(ctx: JobContext) -> None:
     blocked_by_earlier = sa.exists().where(
         earlier.c.order_id == w.c.order_id, earlier.c.seq < w.c.seq, earlier.c.state != steps.DONE)
     with ctx.tx() as conn:
+        # We hold this connection's workflow lease, so an in_flight step here is a dead run's:
+        # it is due again, and every step looks at the source's state before acting.
+        released = steps.release(conn, w, w.c.order_id.in_(sa.select(o.c.id).where(o.c.connection_id == ctx.row.id)))
+        if released:
+            ctx.notes.append(f"{released} interrupted workflow steps resumed")
         rows = conn.execute(
             sa.select(w.c.id, w.c.order_id, w.c.name, w.c.label, w.c.attempts)
             .join(o, o.c.id == w.c.order_id)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 from collections.abc import Mapping
 from datetime import datetime
@@ -12,14 +14,17 @@ from sqlalchemy.exc import IntegrityError
 
 from orderbridge.connectors.base import DownloadedOrder, DownloadItem, SkippedOrder, SourceConnector, Window
 from orderbridge.domain.models import utcnow
+from orderbridge.domain.validation import MAX_ID_LENGTH, describe_oversized, oversized_fields
 from orderbridge.engine.context import JobContext, read_cursor, window_start, write_cursor
 from orderbridge.engine.hub import ConnectionRow, Hub
 from orderbridge.engine.orders import ingest
+from orderbridge.engine.timeline import alert
 from orderbridge.ledger import schema as t
 
 log = logging.getLogger("orderbridge.engine.intake")
 
 BATCH = 200
+MAX_RAW_BYTES = 1_000_000  # a source's payload kept beside an order refused for its size
 
 
 def _workflow(src: SourceConnector, item: DownloadItem) -> list[Any]:
@@ -36,6 +41,11 @@ def store_items(hub: Hub, row: ConnectionRow, items: list[DownloadItem], via: st
     with hub.db.begin() as conn:
         route = hub.route_for_source(conn, row.id)
         for item in items:
+            if not item.external_id or len(item.external_id) > MAX_ID_LENGTH:
+                _refuse_id(conn, row, item)
+                tally["refused"] = tally.get("refused", 0) + 1
+                continue
+            item = _within_limits(item)
             try:
                 with conn.begin_nested():
                     outcome = ingest(conn, row, route, item, _workflow(src, item), via=via)
@@ -46,6 +56,34 @@ def store_items(hub: Hub, row: ConnectionRow, items: list[DownloadItem], via: st
                 outcome = "failed"
             tally[outcome] = tally.get(outcome, 0) + 1
     return tally
+
+
+def _within_limits(item: DownloadItem) -> DownloadItem:
+    """An order whose fields pass the size limits as it is; otherwise the same order in error."""
+    if not isinstance(item, DownloadedOrder) or item.order is None:
+        return item
+    problems = oversized_fields(item.order)
+    if not problems:
+        return item
+    raw: Mapping[str, Any] = item.raw
+    size = len(json.dumps(raw, default=str))
+    if size > MAX_RAW_BYTES:
+        raw = {"not_kept": f"the source's payload was {size} bytes, more than {MAX_RAW_BYTES}"}
+    return DownloadedOrder(external_id=item.external_id, raw=raw, source_status=item.order.source_status[:60],
+                           error=describe_oversized(problems, item.order.cust_po_no),
+                           fix="shorten those fields at the source, then re-pull the order")
+
+
+def _refuse_id(conn: Any, row: ConnectionRow, item: DownloadItem) -> None:
+    """An order id the ledger cannot key on: not imported, and the connection's owner is told."""
+    shown = item.external_id[:60] + ("..." if len(item.external_id) > 60 else "")
+    digest = hashlib.sha256(item.external_id.encode()).hexdigest()[:16]
+    log.warning("order id of %d characters from %s refused", len(item.external_id), row.name)
+    alert(conn, kind="order_refused", key=f"refused:{row.id}:{digest}", connection_id=row.id,
+          merchant_id=row.merchant_id,
+          message=f"{row.name} sent an order whose id is {len(item.external_id)} characters long ({shown!r}); "
+                  f"ids of 1 to {MAX_ID_LENGTH} characters are accepted, so it was not imported",
+          fix="check the order at the source; if it is real, report it to the connector's maintainers")
 
 
 async def pull(ctx: JobContext, window: Window, via: str = "poll") -> dict[str, int]:

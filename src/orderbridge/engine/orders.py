@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from typing import Any
 
 import sqlalchemy as sa
@@ -13,15 +14,30 @@ from orderbridge.config import RouteOptions
 from orderbridge.connectors.base import DownloadedOrder, SkippedOrder, WorkflowStep
 from orderbridge.domain.models import Order, OrderStatus, utcnow
 from orderbridge.domain.refs import RefRule, cust_ref_candidate
+from orderbridge.domain.validation import utf8_safe
 from orderbridge.engine import steps
 from orderbridge.engine.hub import ConnectionRow, RouteRow
 from orderbridge.engine.timeline import event
 from orderbridge.ledger import schema as t
 from orderbridge.ledger.db import new_id
+from orderbridge.logs import redact
+
+
+def _strict(value: Any) -> Any:
+    """Plain JSON every database takes: no NaN or infinities, no lone surrogates."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, str):
+        return utf8_safe(value)
+    if isinstance(value, dict):
+        return {utf8_safe(str(k)): _strict(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_strict(v) for v in value]
+    return value
 
 
 def _jsonable(raw: Any) -> Any:
-    return json.loads(json.dumps(raw, default=str))
+    return _strict(json.loads(json.dumps(raw, default=str)))
 
 
 def order_json(order: Order) -> dict[str, Any]:
@@ -208,6 +224,8 @@ def _record_skip(conn: Connection, source: ConnectionRow, item: SkippedOrder) ->
 
 
 def set_error(conn: Connection, order_id: int, code: str, message: str, fix: str = "") -> None:
+    # An API may echo a credential in its refusal: what is stored (and shown) is masked.
+    message, fix = redact(message), redact(fix)
     conn.execute(t.orders.update().where(t.orders.c.id == order_id).values(
         error_code=code[:60], error_message=message, error_fix=fix, status=OrderStatus.ERROR, updated_at=utcnow()
     ))

@@ -15,9 +15,19 @@ from orderbridge.logs import redact
 def event(conn: Connection, order_id: int, kind: str, message: str, data: dict[str, Any] | None = None) -> None:
     conn.execute(
         t.order_events.insert().values(
-            order_id=order_id, at=utcnow(), kind=kind, message=redact(message), data=data
+            order_id=order_id, at=utcnow(), kind=kind, message=redact(message), data=_masked(data)
         )
     )
+
+
+def _masked(data: Any) -> Any:
+    if isinstance(data, str):
+        return redact(data)
+    if isinstance(data, dict):
+        return {k: _masked(v) for k, v in data.items()}
+    if isinstance(data, list):
+        return [_masked(v) for v in data]
+    return data
 
 
 def alert(
@@ -38,13 +48,13 @@ def alert(
     if existing:
         conn.execute(
             a.update().where(a.c.id == existing.id).values(
-                count=a.c.count + 1, last_seen_at=now, message=redact(message), fix=fix, resolved_at=None
+                count=a.c.count + 1, last_seen_at=now, message=redact(message), fix=redact(fix), resolved_at=None
             )
         )
         return
     conn.execute(
         a.insert().values(
-            kind=kind, dedup_key=key, message=redact(message), fix=fix, merchant_id=merchant_id,
+            kind=kind, dedup_key=key, message=redact(message), fix=redact(fix), merchant_id=merchant_id,
             connection_id=connection_id, order_id=order_id, created_at=now, last_seen_at=now,
         )
     )

@@ -27,6 +27,20 @@ from orderbridge.web.dashboard import create_dashboard
 MAX_WEBHOOK_BYTES = 1_000_000
 
 
+async def _capped_body(request: Request) -> bytes | None:
+    """The body, or None once it passes the limit (never buffered beyond it)."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > MAX_WEBHOOK_BYTES:
+        return None
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_WEBHOOK_BYTES:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
 def create_app(hub: Hub, *, with_runner: bool = True, api: ApiSettings | None = None) -> Starlette:
     runner = EmbeddedRunner(hub) if with_runner else None
 
@@ -38,9 +52,10 @@ def create_app(hub: Hub, *, with_runner: bool = True, api: ApiSettings | None = 
         return JSONResponse({"ok": True, "runner": "embedded" if runner else "off", "failing_jobs": stale})
 
     async def webhook(request: Request) -> JSONResponse:
-        body = await request.body()
-        if len(body) > MAX_WEBHOOK_BYTES:
-            return JSONResponse({"error": "body too large"}, status_code=413)
+        body = await _capped_body(request)
+        if body is None:
+            return JSONResponse({"error": f"body too large: webhooks are limited to {MAX_WEBHOOK_BYTES} bytes"},
+                                status_code=413)
         try:
             result = await handle_webhook(hub, request.path_params["connection"], dict(request.headers), body)
         except AuthError as exc:

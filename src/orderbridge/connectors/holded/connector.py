@@ -372,6 +372,12 @@ class HoldedConnector(BackendConnector):
                 if isinstance(items, mapping.Problem):
                     log.warning("sales order %s: %s", doc.docNumber or doc.id, items.message)
                     continue
+                if not mapping.tracking_numbers(doc.tracking) and any(i.sent > 0 for i in items):
+                    # The list was read before the items: units sent (with their tracking) in between
+                    # would otherwise be reported without the tracking number, for good.
+                    fresh = mapping.parse(mapping.Document, await self.client.document("salesorder", doc.id))
+                    if not isinstance(fresh, mapping.Problem):
+                        doc = fresh
                 if s.wait_for_tracking and not mapping.tracking_numbers(doc.tracking):
                     continue
                 for shipment in mapping.shipments_from(doc, items, ref, s.shipment_detail):

@@ -17,6 +17,7 @@ from typing import Annotated, Any, Literal, Protocol, TypeVar
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
 from orderbridge.domain.models import Address, Order, PackageLine, Shipment, StockLevel
+from orderbridge.domain.validation import utf8_safe
 
 REF_MARKER = "orderbridge ref:"
 _MARKER_RE = re.compile(re.escape(REF_MARKER) + r"\s*(\S+)")
@@ -70,7 +71,7 @@ def _text(value: Any) -> Any:
     if isinstance(value, bool):
         return str(value).lower()
     if isinstance(value, int | float | str):
-        return str(value)
+        return utf8_safe(str(value))
     raise ValueError(f"not text: {type(value).__name__}")
 
 

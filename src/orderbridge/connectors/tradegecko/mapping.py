@@ -19,6 +19,7 @@ from pydantic import ValidationError
 from orderbridge.connectors.base import DeliveryRequest
 from orderbridge.connectors.errors import DataError
 from orderbridge.domain.models import Address, Package, PackageLine, Shipment, StockLevel
+from orderbridge.domain.validation import utf8_safe
 
 ZERO = Decimal(0)
 
@@ -123,7 +124,8 @@ def record_id(value: Any) -> int | None:
         return None
     if isinstance(value, int):
         return value
-    if isinstance(value, str) and value.strip().isdigit():
+    # isdecimal, not isdigit: int() refuses superscripts; ids beyond 18 digits are garbage, not records.
+    if isinstance(value, str) and value.strip().isdecimal() and len(value.strip()) <= 18:
         return int(value.strip())
     return None
 
@@ -399,7 +401,7 @@ def map_fulfillment(
 
 
 def _text(value: Any) -> str:
-    return value.strip() if isinstance(value, str) else ("" if value is None else str(value))
+    return utf8_safe(value.strip() if isinstance(value, str) else ("" if value is None else str(value)))
 
 
 # ------------------------------------------------------------------------------ stock

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 from urllib.parse import quote
@@ -240,11 +241,17 @@ def load_public_key(pem: str) -> RSAPublicKey:
     return key
 
 
-def verify_webhook(body: bytes, public_key: RSAPublicKey) -> dict[str, Any]:
-    """Check the RS256 signature and return the envelope ``{eventType, instanceId, data, identity}``."""
+CLOCK_SKEW_SECONDS = 300
+
+
+def verify_webhook(body: bytes, public_key: RSAPublicKey, *, max_age_seconds: float | None = None,
+                   now: float | None = None) -> dict[str, Any]:
+    """Check the RS256 signature (and, when the token says when it was issued, that it is neither
+    older than ``max_age_seconds`` nor from the future) and return the envelope
+    ``{eventType, instanceId, data, identity}``."""
     token = body.decode("utf-8", "replace").strip().strip('"')
     try:
-        claims = jwt.decode(token, key=public_key, algorithms=["RS256"],
+        claims = jwt.decode(token, key=public_key, algorithms=["RS256"], leeway=CLOCK_SKEW_SECONDS,
                             options={"verify_aud": False, "verify_iss": False})
     except jwt.InvalidSignatureError:
         raise AuthError("Webhook signature does not match the Wix public key: not sent by Wix, or the key is "
@@ -253,6 +260,13 @@ def verify_webhook(body: bytes, public_key: RSAPublicKey) -> dict[str, Any]:
         raise AuthError("Webhook token has expired", code="expired") from None
     except jwt.PyJWTError as exc:
         raise AuthError(f"Webhook body is not a valid Wix token: {exc}") from None
+    issued = claims.get("iat")
+    if isinstance(issued, int | float) and not isinstance(issued, bool):
+        clock = time.time() if now is None else now
+        if max_age_seconds is not None and issued < clock - max_age_seconds:
+            raise AuthError(f"Webhook was issued {(clock - issued) / 3600:.1f} hours ago, longer ago than this "
+                            "connection accepts: a replayed delivery", code="replayed",
+                            fix="nothing to do if it was a replay; the poller still reads every order")
     data = claims.get("data")
     try:
         envelope = json.loads(data) if isinstance(data, str) else data

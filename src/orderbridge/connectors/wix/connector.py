@@ -77,6 +77,9 @@ class WixSettings(SourceSettings):
     webhook_instance_id: str = Field(
         default="", description="When one Wix app sends webhooks for several sites to this address: the app "
         "instance ID of this site; other sites' events are ignored.")
+    webhook_max_age_hours: float = Field(
+        default=72.0, gt=0, le=720, description="Refuse a signed webhook issued longer ago than this (a replayed "
+        "delivery); Wix retries a delivery for about 48 hours. Tokens without an issue time are accepted.")
 
 
 class WixConnector(SourceConnector):
@@ -209,7 +212,8 @@ class WixConnector(SourceConnector):
         if not pem:
             raise ConfigError("This Wix connection has no webhook public key, so webhooks cannot be verified",
                               fix="paste the public key of the Wix app (its Webhooks page) into the connection")
-        envelope = verify_webhook(body, load_public_key(pem))
+        max_age = self.settings.webhook_max_age_hours * 3600
+        envelope = verify_webhook(body, load_public_key(pem), max_age_seconds=max_age)
         fallback = hashlib.sha256(body).hexdigest()[:32]
         return mapping.webhook_event(envelope, fallback, self.settings.webhook_instance_id)
 
