@@ -10,6 +10,7 @@ import typer
 
 from orderbridge import __version__
 from orderbridge.cli import connections, demo, mappings, ops, orders, sandbox
+from orderbridge.cli import distributed as distributed_cli
 from orderbridge.cli.common import err_console
 from orderbridge.connectors.errors import ConnectorError
 
@@ -43,6 +44,7 @@ def main(
 
 
 ops.register(app)
+distributed_cli.register(app)
 app.command("demo")(demo.demo)
 app.add_typer(orders.app, name="orders")
 app.add_typer(connections.app, name="connections")

@@ -86,6 +86,10 @@ def serve(
     from orderbridge.web.app import create_app
 
     hub, _ = open_hub(config)
+    if no_runner and hub.db.dialect.name == "postgresql":
+        from orderbridge.runners.distributed import attach
+
+        attach(hub)  # workers run the jobs: webhooks queue theirs, and share the call budgets
     app = create_app(hub, with_runner=not no_runner)
     err_console.print(f"orderbridge on http://{host}:{port} (runner: {'off' if no_runner else 'embedded'})")
     uvicorn.run(app, host=host, port=port, log_level="warning")
@@ -98,6 +102,11 @@ def db_upgrade(config: ConfigOpt = None) -> None:
 
     hub, _ = open_hub(config, apply=False)
     console.print(f"{describe(hub.db)} is at revision {current_revision(hub.db)}")
+    if hub.db.dialect.name == "postgresql":
+        from orderbridge.runners.distributed.setup import ensure_schema
+
+        applied = ensure_schema(hub.db)
+        console.print("job queue schema " + ("applied" if applied else "already in place"))
 
 
 @alerts_app.command("list")

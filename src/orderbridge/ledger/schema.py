@@ -374,3 +374,12 @@ webhook_events = sa.Table(
     sa.Column("received_at", UTCDateTime, nullable=False),
     sa.UniqueConstraint("connection_id", "event_id"),
 )
+
+# One row per external account: the theoretical arrival time (GCRA, seconds since the epoch on
+# the database's clock) of its next call, shared by every worker of a cluster.
+rate_buckets = sa.Table(
+    "rate_buckets",
+    metadata,
+    sa.Column("key", sa.String(300), primary_key=True),
+    sa.Column("tat", sa.Float, nullable=False),
+)

@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator
 import sqlalchemy as sa
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from orderbridge.connectors.errors import AuthError, ConnectorError
@@ -46,6 +46,11 @@ def create_app(hub: Hub, *, with_runner: bool = True) -> Starlette:
             return JSONResponse({"error": exc.message}, status_code=400)
         return JSONResponse(result)
 
+    async def metrics(request: Request) -> Response:
+        from orderbridge.web.metrics import CONTENT_TYPE, render
+
+        return Response(render(hub.db), media_type=CONTENT_TYPE)
+
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         task = asyncio.create_task(runner.run_forever()) if runner else None
@@ -61,6 +66,7 @@ def create_app(hub: Hub, *, with_runner: bool = True) -> Starlette:
         routes=[
             Route("/health", health),
             Route("/webhooks/{connection}", webhook, methods=["POST"]),
+            Route("/metrics", metrics),
         ],
         lifespan=lifespan,
     )
