@@ -84,6 +84,8 @@ def create_app(options: dict[str, Any] | None = None) -> Any:
     async def ship(request: Request) -> Response:
         body = await request.json()
         shop["confirmations"].append({"order": request.path_params["oid"], **body})
+        if request.path_params["oid"] in shop["orders"]:
+            shop["orders"][request.path_params["oid"]]["confirmed"] = True  # shown on the order from now on
         return JSONResponse({"ok": True})
 
     @guarded
@@ -303,6 +305,9 @@ class ShopSource(SourceConnector):
         tracking = [t for s in shipments for t in s.all_tracking()]
         await self._post(f"/shop/orders/{order.external_id}/ship", {"tracking": tracking})
         return UploadResult(note=f"{len(tracking)} tracking number(s)")
+
+    async def is_confirmed(self, order: StoredOrder, shipments: list[Shipment]) -> bool | None:
+        return bool((await self._get(f"/shop/orders/{order.external_id}")).get("confirmed"))
 
     async def push_inventory(self, updates: list[InventoryUpdate]) -> dict[str, str]:
         await self._post("/shop/inventory", [{"sku": u.sku, "quantity": u.quantity} for u in updates])

@@ -44,7 +44,7 @@ def _cluster_hub(config: Path | None) -> Hub:
 
 def worker(
     config: ConfigOpt = None,
-    concurrency: Annotated[int, typer.Option(min=1, max=256, help="Job runs at a time in this process.")] = 4,
+    concurrency: Annotated[int, typer.Option(min=1, max=256, help="Job runs at a time in this process.")] = 8,
     name: Annotated[str | None, typer.Option(help="Worker name in logs (default: host:pid).")] = None,
 ) -> None:
     """Run queued jobs (distributed runner, PostgreSQL). Start as many as the load needs, on any host."""

@@ -62,7 +62,7 @@ class Cluster:
                                     stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=self.env)
         return ClusterProcess(role, proc, log)
 
-    def add_worker(self, concurrency: int = 4) -> ClusterProcess:
+    def add_worker(self, concurrency: int = 8) -> ClusterProcess:
         p = self._start("worker", ["worker", "--concurrency", str(concurrency)])
         self.workers.append(p)
         return p
@@ -119,7 +119,7 @@ def start_cluster(
     config_path: str | Path,
     workers: int = 2,
     *,
-    concurrency: int = 4,
+    concurrency: int = 8,
     web: bool = False,
     scheduler: bool = True,
     database_url: str | None = None,

@@ -57,7 +57,7 @@ class ProcessHeartbeat:
         self._thread.join(5)
 
 
-async def run_worker(hub: Hub, *, concurrency: int = 4, name: str | None = None,
+async def run_worker(hub: Hub, *, concurrency: int = 8, name: str | None = None,
                      heartbeat: float = HEARTBEAT_SECONDS) -> None:
     """Run job runs from the queue, ``concurrency`` at a time, until a stop signal."""
     app = make_app(hub.db, pool_size=concurrency + 3)
