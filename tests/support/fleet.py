@@ -52,7 +52,7 @@ def write_config(path: Path, urls: list[str], *, database_url: str | None = None
     lines = []
     if database_url:
         lines += ["[database]", f"url = {json.dumps(database_url)}", ""]
-    lines += ["[runner]", "overlap_seconds = 5", "lease_seconds = 30", "concurrency = 8", ""]
+    lines += ["[runner]", "overlap_seconds = 2", "lease_seconds = 30", "concurrency = 8", ""]
     for i, url in enumerate(urls, 1):
         rate = f"rate_limit = {{ calls = {calls_per_second}, period = 1 }}"
         creds = f'credentials = {{ token = "{shop.TOKEN}" }}'
