@@ -42,7 +42,8 @@ class PgBudget:
 
     def reserve(self, key: str, spec: RateSpec) -> float:
         """Reserve the account's next slot; return the seconds to wait for it."""
-        with self.engine.begin() as conn:
+        # One statement, atomic on its own: autocommit spares the BEGIN and COMMIT round trips.
+        with self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
             wait = conn.execute(_RESERVE, {"key": key[:300], "step": self.interval(spec)}).scalar_one()
         return max(0.0, float(wait))
 
