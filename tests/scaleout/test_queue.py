@@ -207,6 +207,23 @@ def test_the_call_budget_is_shared_by_processes_of_the_cluster(pg_url: str) -> N
     other.engine.dispose()
 
 
+@pytest.mark.postgres
+def test_db_upgrade_creates_the_job_queue_on_postgresql(pg_url: str) -> None:
+    def upgrade() -> str:
+        result = subprocess.run([sys.executable, "-m", "orderbridge", "db", "upgrade"], capture_output=True,
+                                text=True, timeout=60, cwd=ROOT, env={**os.environ, "ORDERBRIDGE_DATABASE_URL": pg_url})
+        assert result.returncode == 0, result.stderr
+        return result.stdout
+
+    assert "job queue schema applied" in upgrade()
+    assert "job queue schema already in place" in upgrade()
+    engine = sa.create_engine(pg_url)
+    with engine.connect() as conn:
+        assert conn.execute(sa.text("SELECT to_regclass('procrastinate_jobs')")).scalar() is not None
+        assert conn.execute(sa.text("SELECT to_regclass('rate_buckets')")).scalar() is not None
+    engine.dispose()
+
+
 @pytest.mark.parametrize("command", ["worker", "scheduler"])
 def test_the_distributed_runner_refuses_sqlite_with_the_fix(command: str, tmp_path: Path) -> None:
     result = subprocess.run([sys.executable, "-m", "orderbridge", command], capture_output=True, text=True,

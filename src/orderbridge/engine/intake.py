@@ -37,17 +37,17 @@ def store_items(hub: Hub, row: ConnectionRow, items: list[DownloadItem], via: st
         route = hub.route_for_source(conn, row.id)
         with_workflow = False
         for item in items:
-            steps = _workflow(src, item)
+            planned = _workflow(src, item)
             try:
                 with conn.begin_nested():
-                    outcome = ingest(conn, row, route, item, steps, via=via)
+                    outcome = ingest(conn, row, route, item, planned, via=via)
             except IntegrityError:
                 outcome = "same"  # a concurrent intake (webhook and poll) stored it first
             except Exception:
                 log.exception("cannot store order %s of %s", item.external_id, row.name)
                 outcome = "failed"
             tally[outcome] = tally.get(outcome, 0) + 1
-            with_workflow = with_workflow or (bool(steps) and outcome in {"new", "updated"})
+            with_workflow = with_workflow or (bool(planned) and outcome in {"new", "updated"})
         if route is not None and (tally.get("new") or tally.get("updated")):
             # Committed with the orders: they move now, not at the next scheduled run.
             hub.wake(conn, route.backend_id, "deliver")
