@@ -131,7 +131,8 @@ def start_cluster(
     """Run ``workers`` worker processes and the scheduler (and the web with ``web=True``) for a config.
 
     ``command`` is how to invoke orderbridge (default: this Python's ``-m orderbridge``);
-    ``database_url`` overrides the config's database. Everything is stopped on exit.
+    ``database_url`` is given to the processes as ORDERBRIDGE_DATABASE_URL (used when the config
+    names no database). Everything is stopped on exit.
     """
     full_env = {**os.environ, **(env or {})}
     if database_url:

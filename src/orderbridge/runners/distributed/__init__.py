@@ -7,7 +7,7 @@ the ledger: a Procrastinate lock and queueing lock per (connection, job) keep at
 queued and one running, and the job_state lease stays in force underneath.
 """
 
-from orderbridge.runners.distributed.queue import QUEUE, TASK_NAME, job_lock, make_app
-from orderbridge.runners.distributed.setup import attach, require_postgres
+from orderbridge.runners.distributed.queue import QUEUE, TASK_NAME, job_lock, make_app, require_postgres
+from orderbridge.runners.distributed.setup import attach
 
 __all__ = ["QUEUE", "TASK_NAME", "attach", "job_lock", "make_app", "require_postgres"]

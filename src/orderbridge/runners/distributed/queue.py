@@ -13,6 +13,7 @@ from sqlalchemy.engine import Engine
 from orderbridge.connectors.errors import ConfigError
 from orderbridge.engine.hub import Hub
 from orderbridge.engine.jobs import JOBS, OWNER_PREFIX, RunResult, run_job
+from orderbridge.ledger.db import describe
 
 log = logging.getLogger("orderbridge.distributed")
 
@@ -62,13 +63,19 @@ async def _run_connection_job(context: procrastinate.JobContext, connection_id: 
     return {"ran": result.ran, "status": result.status, "processed": result.processed}
 
 
-def make_app(engine: Engine, *, pool_size: int = 4) -> procrastinate.App:
-    """A Procrastinate app on the ledger's PostgreSQL database."""
+def require_postgres(engine: Engine) -> None:
     if engine.dialect.name != "postgresql":
         raise ConfigError(
-            f"the distributed runner needs PostgreSQL: the ledger is {engine.dialect.name}",
-            fix="set ORDERBRIDGE_DATABASE_URL (or [database] url) to postgresql://USER@HOST:PORT/DB",
+            f"the distributed runner needs PostgreSQL: the ledger is {describe(engine)}, a "
+            f"{engine.dialect.name} database that only processes on this machine can share",
+            fix="set ORDERBRIDGE_DATABASE_URL (or [database] url) to postgresql://USER@HOST:PORT/DB, or run "
+                "everything in one process with `orderbridge serve` (the embedded runner)",
         )
+
+
+def make_app(engine: Engine, *, pool_size: int = 4) -> procrastinate.App:
+    """A Procrastinate app on the ledger's PostgreSQL database."""
+    require_postgres(engine)
     connector = procrastinate.PsycopgConnector(conninfo=conninfo(engine), min_size=1, max_size=pool_size)
     app = procrastinate.App(connector=connector)
     app.task(name=TASK_NAME, queue=QUEUE, pass_context=True)(_run_connection_job)

@@ -11,22 +11,11 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
 from orderbridge.connectors.budget import PgBudget
-from orderbridge.connectors.errors import ConfigError
 from orderbridge.engine.hub import Hub
 from orderbridge.ledger.db import describe, setup_lock
-from orderbridge.runners.distributed.queue import QUEUE, TASK_NAME, job_lock
+from orderbridge.runners.distributed.queue import QUEUE, TASK_NAME, job_lock, require_postgres
 
 log = logging.getLogger("orderbridge.distributed")
-
-
-def require_postgres(engine: Engine) -> None:
-    if engine.dialect.name != "postgresql":
-        raise ConfigError(
-            f"the distributed runner needs PostgreSQL: the ledger is {describe(engine)}, a "
-            f"{engine.dialect.name} database that only processes on this machine can share",
-            fix="set ORDERBRIDGE_DATABASE_URL (or [database] url) to postgresql://USER@HOST:PORT/DB, or run "
-                "everything in one process with `orderbridge serve` (the embedded runner)",
-        )
 
 
 def schema_applied(conn: Connection) -> bool:
