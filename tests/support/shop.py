@@ -84,6 +84,8 @@ def create_app(options: dict[str, Any] | None = None) -> Any:
     async def ship(request: Request) -> Response:
         body = await request.json()
         shop["confirmations"].append({"order": request.path_params["oid"], **body})
+        if request.path_params["oid"] in shop["orders"]:
+            shop["orders"][request.path_params["oid"]]["confirmed"] = True  # shown on the order from now on
         return JSONResponse({"ok": True})
 
     @guarded
@@ -121,6 +123,8 @@ def create_app(options: dict[str, Any] | None = None) -> Any:
         wms["next"] += 1
         wms["orders"][oid] = {"id": oid, "status": "open", **body}
         wms["creates"].append(body["ref"])
+        if wms.get("auto_ship"):  # the warehouse ships every order the moment it arrives
+            _ship(body["ref"], {})
         return JSONResponse({"id": oid}, status_code=201)
 
     @guarded
@@ -143,8 +147,9 @@ def create_app(options: dict[str, Any] | None = None) -> Any:
     # admin
     async def seed_order(request: Request) -> Response:
         body = await request.json()
-        body.setdefault("updated", now())
-        shop["orders"][body["id"]] = body
+        for one in body if isinstance(body, list) else [body]:  # one order, or a list of them
+            one.setdefault("updated", now())
+            shop["orders"][one["id"]] = one
         return JSONResponse({"ok": True})
 
     async def cancel_order(request: Request) -> Response:
@@ -153,14 +158,21 @@ def create_app(options: dict[str, Any] | None = None) -> Any:
         shop["cancels"].append({"id": oid, "at": now()})
         return JSONResponse({"ok": True})
 
-    async def wms_ship(request: Request) -> Response:
-        body = await request.json()
-        o = next(o for o in wms["orders"].values() if o["ref"] == body["ref"])
+    def _ship(ref: str, body: dict[str, Any]) -> None:
+        o = next(o for o in wms["orders"].values() if o["ref"] == ref)
         o["status"] = "shipped"
         n = len(wms["shipments"]) + 1
-        wms["shipments"].append({"id": f"S{n}", "ref": body["ref"], "order_id": o["id"], "at": now(),
+        wms["shipments"].append({"id": f"S{n}", "ref": ref, "order_id": o["id"], "at": now(),
                                  "carrier": body.get("carrier", "UPS"), "tracking": body.get("tracking", f"1Z{n:08d}"),
                                  "lines": body.get("lines", [])})
+
+    async def wms_ship(request: Request) -> Response:
+        body = await request.json()
+        _ship(body["ref"], body)
+        return JSONResponse({"ok": True})
+
+    async def auto_ship(request: Request) -> Response:
+        wms["auto_ship"] = bool((await request.json()).get("enabled", True))
         return JSONResponse({"ok": True})
 
     async def set_stock(request: Request) -> Response:
@@ -184,6 +196,7 @@ def create_app(options: dict[str, Any] | None = None) -> Any:
             Route("/shop/orders", seed_order, methods=["POST"]),
             Route("/shop/orders/{oid}/cancel", cancel_order, methods=["POST"]),
             Route("/wms/ship", wms_ship, methods=["POST"]), Route("/wms/stock", set_stock, methods=["POST"]),
+            Route("/wms/auto_ship", auto_ship, methods=["POST"]),
             Route("/state", state),
         ],
     )
@@ -292,6 +305,9 @@ class ShopSource(SourceConnector):
         tracking = [t for s in shipments for t in s.all_tracking()]
         await self._post(f"/shop/orders/{order.external_id}/ship", {"tracking": tracking})
         return UploadResult(note=f"{len(tracking)} tracking number(s)")
+
+    async def is_confirmed(self, order: StoredOrder, shipments: list[Shipment]) -> bool | None:
+        return bool((await self._get(f"/shop/orders/{order.external_id}")).get("confirmed"))
 
     async def push_inventory(self, updates: list[InventoryUpdate]) -> dict[str, str]:
         await self._post("/shop/inventory", [{"sku": u.sku, "quantity": u.quantity} for u in updates])

@@ -16,7 +16,7 @@ from rich.console import Console
 from orderbridge.config import AppConfig, load_config
 from orderbridge.engine.hub import Hub
 from orderbridge.engine.provision import apply_config
-from orderbridge.ledger.db import open_ledger
+from orderbridge.ledger.db import open_ledger, setup_lock
 
 console = Console()
 err_console = Console(stderr=True, soft_wrap=True)
@@ -36,7 +36,9 @@ def open_hub(config: Path | None, *, apply: bool = True) -> tuple[Hub, AppConfig
     engine = open_ledger(cfg.database.url)
     hub = Hub(db=engine, runner=cfg.runner, http_timeout=cfg.runner.http_timeout_seconds)
     if apply:
-        for warning in apply_config(hub, cfg):
+        with setup_lock(engine):
+            warnings = apply_config(hub, cfg)
+        for warning in warnings:
             err_console.print(f"[yellow]warning:[/] {warning}")
     return hub, cfg
 

@@ -10,6 +10,7 @@ import typer
 
 from orderbridge import __version__
 from orderbridge.cli import chaos, connections, db_backup, demo, keys, mappings, ops, orders, sandbox
+from orderbridge.cli import distributed as distributed_cli
 from orderbridge.cli import users as users_cli
 from orderbridge.cli.common import err_console
 from orderbridge.connectors.errors import ConnectorError
@@ -45,6 +46,7 @@ def main(
 
 ops.register(app)
 db_backup.register(ops.db_app)
+distributed_cli.register(app)
 app.command("demo")(demo.demo)
 app.add_typer(orders.app, name="orders")
 app.add_typer(connections.app, name="connections")

@@ -87,6 +87,10 @@ def serve(
     from orderbridge.web.app import create_app
 
     hub, cfg = open_hub(config)
+    if no_runner and hub.db.dialect.name == "postgresql":
+        from orderbridge.runners.distributed import attach
+
+        attach(hub)  # workers run the jobs: webhooks queue theirs, and share the call budgets
     app = create_app(hub, with_runner=not no_runner, api=cfg.api)
     err_console.print(f"orderbridge on http://{host}:{port} (runner: {'off' if no_runner else 'embedded'}); "
                       f"dashboard: http://{host}:{port}/dashboard/")
@@ -103,6 +107,11 @@ def db_upgrade(config: ConfigOpt = None) -> None:
 
     hub, _ = open_hub(config, apply=False)
     console.print(f"{describe(hub.db)} is at revision {current_revision(hub.db)}")
+    if hub.db.dialect.name == "postgresql":
+        from orderbridge.runners.distributed.setup import ensure_schema
+
+        applied = ensure_schema(hub.db)
+        console.print("job queue schema " + ("applied" if applied else "already in place"))
 
 
 @alerts_app.command("list")

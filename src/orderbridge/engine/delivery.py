@@ -58,22 +58,28 @@ async def workflow(ctx: JobContext) -> None:
         with ctx.tx() as conn:
             steps.succeed(conn, w, row.id)
             event(conn, row.order_id, "workflow", f"{row.label}: done" + (f" ({note})" if note else ""))
-            _release_delivery_if_ready(conn, row.order_id)
+            if _release_delivery_if_ready(conn, row.order_id):
+                backend_id = conn.execute(sa.select(t.deliveries.c.backend_id).where(
+                    t.deliveries.c.order_id == row.order_id)).scalar()
+                if backend_id is not None:
+                    ctx.hub.wake(conn, int(backend_id), "deliver")
             recompute_status(conn, row.order_id)
         ctx.count()
 
     await ctx.each(rows, run)
 
 
-def _release_delivery_if_ready(conn: Any, order_id: int) -> None:
+def _release_delivery_if_ready(conn: Any, order_id: int) -> bool:
     w = t.workflow_steps
     pending_block = conn.execute(sa.select(w.c.id).where(
         w.c.order_id == order_id, w.c.blocks_delivery.is_(True), w.c.state != steps.DONE)).first()
-    if pending_block is None:
-        conn.execute(t.deliveries.update().where(
-            t.deliveries.c.order_id == order_id, t.deliveries.c.state == steps.WAITING,
-            t.deliveries.c.last_error == "waiting for source workflow",
-        ).values(state=steps.PENDING, last_error=""))
+    if pending_block is not None:
+        return False
+    released = conn.execute(t.deliveries.update().where(
+        t.deliveries.c.order_id == order_id, t.deliveries.c.state == steps.WAITING,
+        t.deliveries.c.last_error == "waiting for source workflow",
+    ).values(state=steps.PENDING, last_error=""))
+    return bool(released.rowcount)
 
 
 # ------------------------------------------------------------------------------ delivery

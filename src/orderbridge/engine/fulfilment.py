@@ -87,6 +87,7 @@ def _plan_confirmations(ctx: JobContext, conn: Any, order_id: int, shipment: Shi
     if not exists:
         conn.execute(c.insert().values(order_id=order_id, key=key, shipment_ids=ids, state=steps.PENDING,
                                        attempts=0, last_error="", note=""))
+        ctx.hub.wake(conn, source_row.id, "upload")
 
 
 async def upload(ctx: JobContext) -> None:

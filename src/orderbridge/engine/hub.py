@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -55,6 +56,8 @@ class Hub:
     secrets: SecretBox | None = None
     budget: RateBudget | None = None
     http_timeout: float = 30.0
+    # Set by the distributed runner: queue a job run inside the caller's ledger transaction.
+    waker: Callable[[Connection, int, str], None] | None = None
     _live: dict[int, tuple[Any, Connector]] = field(default_factory=dict)
 
     def box(self) -> SecretBox:
@@ -64,6 +67,15 @@ class Hub:
 
     def begin(self) -> Any:
         return self.db.begin()
+
+    def wake(self, conn: Connection, connection_id: int, job: str) -> None:
+        """Ask for a run of a connection's job soon, as part of the transaction on ``conn``.
+
+        The write that makes the run necessary and the request for it commit (or roll back)
+        together. Without a distributed runner this does nothing: jobs run on their schedule.
+        """
+        if self.waker is not None:
+            self.waker(conn, connection_id, job)
 
     # ------------------------------------------------------------------------ connections
     def connection(self, conn: Connection, ident: int | str) -> ConnectionRow:

@@ -40,21 +40,29 @@ def store_items(hub: Hub, row: ConnectionRow, items: list[DownloadItem], via: st
     tally: dict[str, int] = {}
     with hub.db.begin() as conn:
         route = hub.route_for_source(conn, row.id)
+        with_workflow = False
         for item in items:
             if not item.external_id or len(item.external_id) > MAX_ID_LENGTH:
                 _refuse_id(conn, row, item)
                 tally["refused"] = tally.get("refused", 0) + 1
                 continue
             item = _within_limits(item)
+            planned = _workflow(src, item)
             try:
                 with conn.begin_nested():
-                    outcome = ingest(conn, row, route, item, _workflow(src, item), via=via)
+                    outcome = ingest(conn, row, route, item, planned, via=via)
             except IntegrityError:
                 outcome = "same"  # a concurrent intake (webhook and poll) stored it first
             except Exception:
                 log.exception("cannot store order %s of %s", item.external_id, row.name)
                 outcome = "failed"
             tally[outcome] = tally.get(outcome, 0) + 1
+            with_workflow = with_workflow or (bool(planned) and outcome in {"new", "updated"})
+        if route is not None and (tally.get("new") or tally.get("updated")):
+            # Committed with the orders: they move now, not at the next scheduled run.
+            hub.wake(conn, route.backend_id, "deliver")
+            if with_workflow:
+                hub.wake(conn, row.id, "workflow")
     return tally
 
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -109,10 +111,35 @@ def _alembic_config(engine: Engine) -> Config:
     return cfg
 
 
+# Any 64-bit number of our own: PostgreSQL advisory locks are keyed by integers.
+_SETUP_LOCK = 0x0B1D_6E5E_7A9
+
+
+@contextlib.contextmanager
+def setup_lock(engine: Engine) -> Iterator[None]:
+    """Serialise schema and configuration setup between processes starting at the same time.
+
+    Several workers, a scheduler and a web process of one cluster start together; without this
+    two of them could run the same migration, or insert the same connection, at once.
+    """
+    if engine.dialect.name != "postgresql":
+        yield  # SQLite: every writer already takes the database lock at BEGIN
+        return
+    with engine.connect() as conn:
+        conn.exec_driver_sql(f"SELECT pg_advisory_lock({_SETUP_LOCK})")
+        conn.commit()
+        try:
+            yield
+        finally:
+            conn.exec_driver_sql(f"SELECT pg_advisory_unlock({_SETUP_LOCK})")
+            conn.commit()
+
+
 def upgrade(engine: Engine) -> None:
     """Bring the schema to the newest migration (idempotent)."""
     check_reachable(engine)
-    command.upgrade(_alembic_config(engine), "head")
+    with setup_lock(engine):
+        command.upgrade(_alembic_config(engine), "head")
 
 
 def current_revision(engine: Engine) -> str | None:

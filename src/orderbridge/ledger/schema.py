@@ -461,3 +461,12 @@ users = sa.Table(
 
 # The dashboard filters orders by order date.
 sa.Index("ix_orders_order_date", orders.c.order_date)
+
+# One row per external account: the theoretical arrival time (GCRA, seconds since the epoch on
+# the database's clock) of its next call, shared by every worker of a cluster.
+rate_buckets = sa.Table(
+    "rate_buckets",
+    metadata,
+    sa.Column("key", sa.String(300), primary_key=True),
+    sa.Column("tat", sa.Float, nullable=False),
+)

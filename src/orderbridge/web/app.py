@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator
 import sqlalchemy as sa
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, RedirectResponse
+from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route
 
 from orderbridge.api.app import build_api
@@ -64,6 +64,11 @@ def create_app(hub: Hub, *, with_runner: bool = True, api: ApiSettings | None = 
             return JSONResponse({"error": exc.message}, status_code=400)
         return JSONResponse(result)
 
+    async def metrics(request: Request) -> Response:
+        from orderbridge.web.metrics import CONTENT_TYPE, render
+
+        return Response(render(hub.db), media_type=CONTENT_TYPE)
+
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         task = asyncio.create_task(runner.run_forever()) if runner else None
@@ -79,6 +84,7 @@ def create_app(hub: Hub, *, with_runner: bool = True, api: ApiSettings | None = 
         routes=[
             Route("/health", health),
             Route("/webhooks/{connection}", webhook, methods=["POST"]),
+            Route("/metrics", metrics),
             Route("/", lambda request: RedirectResponse("/dashboard/"), methods=["GET"]),
             Mount("/dashboard", app=create_dashboard(hub)),
             Mount("/v1", app=build_api(hub, api)),  # the CartRover-compatible API (docs/api.md)
