@@ -84,7 +84,8 @@ def test_every_route_refuses_anonymous_callers(world: Any) -> None:
             r = anon.get(url, follow_redirects=False)
             assert r.status_code in (303, 307), (where, r.status_code)
             r = anon.get(url, follow_redirects=True)
-            assert r.status_code == 200 and r.url.path == "/dashboard/login" and "Log in to orderbridge" in r.text, where
+            assert r.status_code == 200 and r.url.path == "/dashboard/login", where
+            assert "Log in to orderbridge" in r.text, where
             _no_data(r, where)
             checked["dashboard" if ep.mount else "top"] += 1
         else:

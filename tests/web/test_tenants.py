@@ -55,8 +55,8 @@ def _forms(token: str, g: dict[str, Any]) -> list[dict[str, Any]]:
             {**common, "merchant": "", "name": "ann-wh", "connection": "globex-api-wms", "level": "warehouse"}]
 
 
-CSV = ("merchant,alias,sku,source_method,carrier,service\n"
-       "globex,GLOBEX-OLD,ANN-SKU,Globex Express,ANN,ANN\n").encode()
+CSV = (b"merchant,alias,sku,source_method,carrier,service\n"
+       b"globex,GLOBEX-OLD,ANN-SKU,Globex Express,ANN,ANN\n")
 
 
 def test_a_merchants_user_gets_and_changes_nothing_of_another_merchant(serve: Any) -> None:
