@@ -43,6 +43,8 @@ def route_table(app: Any, prefix: str = "", mount: str = "") -> list[Endpoint]:
                 found.append(Endpoint(prefix + route.path + "/{path}", "GET", prefix + route.path))
         elif isinstance(route, Route):
             found += [Endpoint(prefix + route.path, m, mount) for m in sorted(route.methods or ()) if m != "HEAD"]
+        else:  # a Host, a WebSocketRoute ...: say so rather than leave it out of every check
+            raise AssertionError(f"route_table does not know {type(route).__name__} routes ({route!r}): add them")
     return found
 
 
