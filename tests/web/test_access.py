@@ -14,6 +14,7 @@ from starlette.routing import Mount, Route
 
 from orderbridge.engine.users import set_password
 from orderbridge.ledger import schema as t
+from tests.support.routes import fill
 from tests.web.conftest import PASSWORD, csrf_of, http_login, login
 from tests.web.world import add_orders, add_stock, two_merchants
 
@@ -73,7 +74,7 @@ def test_forms_without_the_session_token_are_rejected(browser: Any, world: Any) 
     admin, other = http_login(world.url), http_login(world.url, "ann")
     foreign = csrf_of(other.get("/").text)
     for path in posts:
-        url = path.replace("{name}", "acme-shop").replace("{oid}", "1")
+        url = fill(path, {"name": "acme-shop", "oid": "1", "kid": "1"})
         for data in ({}, {"csrf_token": foreign}):
             r = admin.post(url, data=data, follow_redirects=False)
             assert r.status_code == 403, (path, data, r.status_code)

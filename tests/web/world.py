@@ -59,3 +59,13 @@ def add_stock(hub: Hub, backend: str, levels: dict[str, int]) -> None:
         conn.execute(t.stock_levels.insert(), [{"backend_id": bid, "sku": s, "warehouse": "main", "on_hand": q,
                                                 "committed": 0, "available": q, "updated_at": now}
                                                for s, q in levels.items()])
+
+
+def two_merchants_with_api() -> AppConfig:
+    """``two_merchants`` plus, for each, an API Access cart routed to a CartRover API warehouse (keys need them)."""
+    cfg = two_merchants().model_dump()
+    for m in ("acme", "globex"):
+        cfg["connections"] += [{"name": f"{m}-cart", "merchant": m, "type": "cartrover_cart"},
+                               {"name": f"{m}-api-wms", "merchant": m, "type": "cartrover_wms"}]
+        cfg["routes"].append({"source": f"{m}-cart", "backend": f"{m}-api-wms"})
+    return AppConfig.model_validate(cfg)

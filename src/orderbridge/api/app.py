@@ -4,15 +4,16 @@ with HTTP 200 (5xx only for a real server fault) and an ``X-CartRover-Process-ID
 from __future__ import annotations
 
 import logging
+import re
 import uuid
-from typing import Any
+from typing import Any, TypeVar
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from orderbridge.api import cart_routes, merchant_routes, warehouse_routes
@@ -101,10 +102,23 @@ def endpoint_view(ep: Endpoint, hub: Hub, settings: ApiSettings, buckets: LeakyB
     return view
 
 
+R = TypeVar("R", bound=BaseRoute)
+
+
+def any_text(route: R) -> R:
+    """Let the route's path parameters hold any character, a newline too (cust_refs and SKUs are free
+    text, and Starlette's patterns stop at one): the API answers such a path in its envelope instead of
+    the web app's bare 404."""
+    pattern = getattr(route, "path_regex", None)
+    if pattern is not None:
+        route.path_regex = re.compile(pattern.pattern, re.DOTALL)  # type: ignore[attr-defined]
+    return route
+
+
 def build_api(hub: Hub, settings: ApiSettings | None = None) -> ASGIApp:
     settings = settings or ApiSettings()
     buckets = LeakyBuckets(size=settings.bucket_size, leak_seconds=settings.leak_seconds)
-    routes = [Route(ep.starlette_path, endpoint_view(ep, hub, settings, buckets), methods=[ep.method])
+    routes = [any_text(Route(ep.starlette_path, endpoint_view(ep, hub, settings, buckets), methods=[ep.method]))
               for ep in ENDPOINTS]
     document = openapi_document(ENDPOINTS, settings)
 

@@ -70,9 +70,12 @@ def hash_secret(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
-def _connection(conn: Connection, name: str) -> Any:
+def _connection(conn: Connection, name: str, within_merchant: int | None = None) -> Any:
     c = t.connections
-    row = conn.execute(sa.select(c.c.id, c.c.type, c.c.merchant_id).where(c.c.name == name)).first()
+    query = sa.select(c.c.id, c.c.type, c.c.merchant_id).where(c.c.name == name)
+    if within_merchant is not None:  # another merchant's connection answers as if it did not exist
+        query = query.where(c.c.merchant_id == within_merchant)
+    row = conn.execute(query).first()
     if row is None:
         raise ConfigError(f"no connection named {name!r}", fix="see `orderbridge connections list`")
     return row
@@ -92,14 +95,27 @@ def _require_type(row: Any, name: str, type_name: str, level: str) -> None:
 
 
 def create_key(db: Engine, level: str, *, merchant: str | None = None, connections: list[str] | None = None,
-               label: str = "") -> NewKey:
-    """Create a key; ConfigError says what is missing or wrong for the level."""
+               label: str = "", within_merchant: int | None = None) -> NewKey:
+    """Create a key; ConfigError says what is missing or wrong for the level.
+
+    ``within_merchant``: the key is created on behalf of that merchant (a merchant's dashboard user):
+    only its own connections can be named, and warehouse keys, which may serve several merchants,
+    are refused.
+    """
     names = list(dict.fromkeys(connections or []))
     if level not in LEVELS:
         raise ConfigError(f"unknown key level {level!r}", fix=f"use one of: {', '.join(LEVELS)}")
+    if within_merchant is not None and level == "warehouse":
+        raise ConfigError("warehouse keys can serve several merchants, so only an administrator creates them",
+                          fix="create a merchant key attached to your CartRover API warehouse connection instead")
     with db.begin() as conn:
         merchant_id = _merchant_id(conn, merchant) if merchant else None
-        rows = {n: _connection(conn, n) for n in names}
+        if within_merchant is not None:
+            if merchant_id not in (None, within_merchant):
+                raise ConfigError(f"you cannot create keys for merchant {merchant!r}",
+                                  fix="leave the merchant out: the key is for your own merchant")
+            merchant_id = within_merchant
+        rows = {n: _connection(conn, n, within_merchant) for n in names}
         connection_id: int | None = None
         grants: list[int] = []
         if level == "warehouse":
@@ -157,17 +173,38 @@ def _infos(conn: Connection, where: Any = None) -> list[KeyInfo]:
             for r in conn.execute(query)]
 
 
-def list_keys(db: Engine, *, include_revoked: bool = False) -> list[KeyInfo]:
+def _of_merchant(merchant_id: int | None) -> Any:
+    """Keys a merchant manages: its cart and merchant keys (warehouse keys may serve several merchants)."""
+    k = t.api_keys
+    return sa.true() if merchant_id is None else sa.and_(k.c.merchant_id == merchant_id, k.c.level != "warehouse")
+
+
+def list_keys(db: Engine, *, include_revoked: bool = False, merchant_id: int | None = None) -> list[KeyInfo]:
+    """Every key (``merchant_id`` None), or only those of one merchant."""
+    live = sa.true() if include_revoked else t.api_keys.c.revoked_at.is_(None)
     with db.connect() as conn:
-        return _infos(conn, None if include_revoked else t.api_keys.c.revoked_at.is_(None))
+        return _infos(conn, sa.and_(live, _of_merchant(merchant_id)))
 
 
-def revoke_key(db: Engine, ident: str) -> KeyInfo:
-    """Revoke by api_user or id; it is refused from the next request on."""
+def key_connections(db: Engine, *, merchant_id: int | None = None) -> list[tuple[str, str, str]]:
+    """(connection, type, merchant) of the connections a key can belong to: API Access carts and
+    CartRover API warehouses, of every merchant or of one."""
+    c, m = t.connections, t.merchants
+    query = (sa.select(c.c.name, c.c.type, m.c.name).join(m, m.c.id == c.c.merchant_id)
+             .where(c.c.type.in_([CART_TYPE, WMS_TYPE])).order_by(m.c.name, c.c.type, c.c.name))
+    if merchant_id is not None:
+        query = query.where(c.c.merchant_id == merchant_id)
+    with db.connect() as conn:
+        return [(str(n), str(ty), str(mn)) for n, ty, mn in conn.execute(query)]
+
+
+def revoke_key(db: Engine, ident: str, *, merchant_id: int | None = None) -> KeyInfo:
+    """Revoke by api_user or id; it is refused from the next request on. With ``merchant_id`` only
+    that merchant's keys can be named (any other answers as if it did not exist)."""
     k = t.api_keys
     match = k.c.api_user == ident if not ident.isdigit() else sa.or_(k.c.api_user == ident, k.c.id == int(ident))
     with db.begin() as conn:
-        found = conn.execute(sa.select(k.c.id).where(match)).scalar()
+        found = conn.execute(sa.select(k.c.id).where(match, _of_merchant(merchant_id))).scalar()
         if found is None:
             raise ConfigError(f"no API key {ident!r}", fix="see `orderbridge keys list`")
         conn.execute(k.update().where(k.c.id == found, k.c.revoked_at.is_(None)).values(revoked_at=utcnow()))

@@ -15,7 +15,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route
 
-from orderbridge.api.app import build_api
+from orderbridge.api.app import any_text, build_api
 from orderbridge.api.settings import ApiSettings
 from orderbridge.connectors.errors import AuthError, ConnectorError
 from orderbridge.engine.hub import Hub
@@ -87,7 +87,7 @@ def create_app(hub: Hub, *, with_runner: bool = True, api: ApiSettings | None = 
             Route("/metrics", metrics),
             Route("/", lambda request: RedirectResponse("/dashboard/"), methods=["GET"]),
             Mount("/dashboard", app=create_dashboard(hub)),
-            Mount("/v1", app=build_api(hub, api)),  # the CartRover-compatible API (docs/api.md)
+            any_text(Mount("/v1", app=build_api(hub, api))),  # the CartRover-compatible API (docs/api.md)
         ],
         lifespan=lifespan,
     )

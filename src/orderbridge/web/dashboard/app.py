@@ -20,7 +20,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from orderbridge.engine.hub import Hub
 from orderbridge.ledger.secrets import load_key
-from orderbridge.web.dashboard import connections, inventory, mappings, orders, overview, queue
+from orderbridge.web.dashboard import connections, inventory, keys, mappings, orders, overview, queue
 from orderbridge.web.dashboard.auth import action, login_routes, page
 from orderbridge.web.dashboard.render import render
 
@@ -99,6 +99,9 @@ def create_dashboard(hub: Hub, *, session_max_age: int | None = None, secret_key
         post("/mappings/aliases/import", mappings.import_aliases),
         post("/mappings/ship-methods/import", mappings.import_ship_methods),
         get("/inventory", inventory.inventory_page),
+        get("/keys", keys.keys_page),
+        post("/keys/new", keys.create),
+        post("/keys/{kid:int}/revoke", keys.revoke),
         Mount("/static", app=StaticFiles(directory=STATIC), name="static"),
     ]
 

@@ -24,6 +24,7 @@ from starlette.responses import RedirectResponse, Response
 from orderbridge.engine.hub import Hub
 from orderbridge.engine.users import User, authenticate, count_users, get_user
 from orderbridge.web.dashboard.render import render
+from orderbridge.web.dashboard.throttle import LoginThrottle
 
 CSRF_FIELD = "csrf_token"
 
@@ -142,13 +143,16 @@ def _safe_next(base: str, value: str | None) -> str:
     return base + "/"
 
 
-def _login_page(request: Request, hub: Hub, status: int = 200, error: str = "") -> Response:
+def _login_page(request: Request, hub: Hub, status: int = 200, error: str = "", fix: str = "") -> Response:
     base = str(request.scope.get("root_path", "")).rstrip("/")
     return render("login.html", status, user=None, base=base, csrf=csrf_token(request), flashes=[], path="/login",
-                  error=error, next=request.query_params.get("next", ""), no_users=count_users(hub.db) == 0)
+                  error=error, fix=fix, next=request.query_params.get("next", ""), no_users=count_users(hub.db) == 0)
 
 
-def login_routes(hub: Hub) -> tuple[Callable[[Request], Awaitable[Response]], ...]:
+def login_routes(hub: Hub, throttle: LoginThrottle | None = None,
+                 ) -> tuple[Callable[[Request], Awaitable[Response]], ...]:
+    throttle = throttle or LoginThrottle.from_env()
+
     async def login_form(request: Request) -> Response:
         return await run_in_threadpool(_login_page, request, hub)
 
@@ -157,9 +161,20 @@ def login_routes(hub: Hub) -> tuple[Callable[[Request], Awaitable[Response]], ..
         if not _csrf_ok(request, form):
             return forbidden_form(request)
         username, password = str(form.get("username") or "").strip(), str(form.get("password") or "")
+        address = request.client.host if request.client else ""
+        lock = throttle.locked(username, address)
+        if lock is not None:  # refused before the password is even looked at
+            response = await run_in_threadpool(
+                _login_page, request, hub, 429, lock.message,
+                "Wait until then. If the password is lost, an administrator can set a new one with "
+                "`orderbridge users passwd NAME`.")
+            response.headers["Retry-After"] = str(max(1, round(lock.seconds)))
+            return response
         user = await run_in_threadpool(authenticate, hub.db, username, password)
         if user is None:
+            throttle.failed(username, address)
             return await run_in_threadpool(_login_page, request, hub, 401, "Wrong user name or password.")
+        throttle.succeeded(username)
         request.session.clear()  # a fresh session (and CSRF token) at every login
         request.session.update(uid=user.id, fp=user.fingerprint, csrf=secrets.token_urlsafe(32))
         base = str(request.scope.get("root_path", "")).rstrip("/")
