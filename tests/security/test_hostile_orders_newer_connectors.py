@@ -7,7 +7,9 @@ order came in at all), an HTTP 500 for a whole batch, or an order lost because P
 from __future__ import annotations
 
 import asyncio
+import copy
 from collections.abc import Iterator
+from datetime import UTC
 from typing import Any
 
 import pytest
@@ -19,14 +21,19 @@ from starlette.routing import Route
 
 from orderbridge.api.settings import ApiSettings
 from orderbridge.config import AppConfig
+from orderbridge.connectors.base import DownloadedOrder, SkippedOrder
 from orderbridge.connectors.errors import TransientError
+from orderbridge.connectors.houzz.mapping import Program, Rules, Status, classify
 from orderbridge.connectors.joor.sandbox import create_app
 from orderbridge.connectors.sandbox_kit import ServedApp
+from orderbridge.connectors.wix import mapping as wix
 from orderbridge.engine.hub import Hub
+from orderbridge.engine.intake import store_items
 from orderbridge.ledger import schema as t
 from tests.api.api_support import order, serve, standard_keys, two_merchants
-from tests.conftest import ShopAdmin
+from tests.conftest import ShopAdmin, shop_config
 from tests.connectors.joor.joor_support import Admin, opened
+from tests.security.test_hostile_input import HOUZZ_ORDER, WIX_ORDER
 from tests.support import shop
 from tests.support.engine import sync
 
@@ -150,3 +157,38 @@ def test_hostile_cart_orders_land_in_error_or_are_refused_and_the_rest_flows(mak
         listed = cart.get("/cart/orders/list/error").json()["response"]
         assert sorted(o["cust_ref"] for o in listed) == ["EDGE", "HUGE", "OVER"]
         assert all(o["error_msg"] for o in listed)
+
+
+def test_nul_and_lone_surrogates_from_any_connector_never_lose_an_order(make_hub: Any, admin: ShopAdmin) -> None:
+    """Houzz and Wix map text as they get it: a NUL in a name made PostgreSQL refuse the whole order
+    (and the download moved on without it). The intake now drops NUL from order text; an id it
+    cannot key on is refused with an alert, like an over-long one."""
+    hub = make_hub(shop_config(admin.url))
+    with hub.db.connect() as conn:
+        row = hub.connection(conn, "shop")
+    rules = Rules(Program.SELLER, Status.NEW, None, UTC)
+    houzz_nul = classify({**HOUZZ_ORDER, "OrderId": "H-NUL", "CustomerName": "Zo\x00e",
+                          "OrderItems": [{**HOUZZ_ORDER["OrderItems"][0], "Title": "So\x00fa"}]}, rules)
+    wix_raw = copy.deepcopy(WIX_ORDER)
+    wix_raw["id"], wix_raw["buyerNote"] = "W-NUL", "ring\x00twice"
+    wix_nul = wix.to_download_item(wix_raw, wix.Options())
+    items = [houzz_nul, wix_nul,
+             DownloadedOrder("E-NUL", {"id": "E-NUL"}, error="bad \x00 value \ud800", fix="fix\x00 it"),
+             SkippedOrder("S-NUL", reason="status 'X\x00' \ud800", source_status="X\x00"),
+             classify({**HOUZZ_ORDER, "OrderId": "16\x0056"}, rules),
+             DownloadedOrder("U-\ud800", {"id": "x"}, error="e", fix="f"),
+             classify({**HOUZZ_ORDER, "OrderId": "H-OK"}, rules)]
+    assert isinstance(houzz_nul, DownloadedOrder) and houzz_nul.order is not None
+    assert "\x00" in houzz_nul.order.ship_to.name  # the mapping lets it through: the intake must cope
+    tally = store_items(hub, row, items, "poll")
+    assert tally == {"new": 4, "skipped": 1, "refused": 2}, tally
+    orders, skipped = ledger(hub)
+    assert {k: r.status for k, r in orders.items()} == {"H-NUL": "new", "W-NUL": "new", "E-NUL": "error",
+                                                         "H-OK": "new"}
+    assert orders["H-NUL"].customer_name == "Zoe" and "\x00" not in orders["E-NUL"].error_message
+    assert skipped["S-NUL"].reason.startswith("status 'X'")
+    with hub.db.connect() as conn:
+        notes = conn.execute(sa.select(t.orders.c.data).where(t.orders.c.external_id == "W-NUL")).scalar_one()
+        alerts = [a.message for a in conn.execute(sa.select(t.alerts.c.message))]
+    assert notes["notes"] == "ringtwice"
+    assert len(alerts) == 2 and all("not imported" in a for a in alerts)
