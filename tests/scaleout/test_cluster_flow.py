@@ -79,7 +79,10 @@ def _dead_worker_cleared(engine: sa.Engine, owner_prefix: str, worker_id: int) -
 
 
 @pytest.mark.timeout(900)
-def test_2000_orders_from_5_sources_through_a_cluster_with_a_worker_killed(pg_url: str, tmp_path: Path) -> None:
+def test_2000_orders_from_5_sources_through_a_cluster_with_a_worker_killed(
+    pg_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ORDERBRIDGE_METRICS_TOKEN", "cluster-scrape")  # the web process inherits it
     engine = sa.create_engine(pg_url)
     oids = {i: [f"S{i}-{k:03d}" for k in range(PER_SOURCE)] for i in range(1, SOURCES + 1)}
     with fleet.shop_fleet(SOURCES) as urls, httpx.Client(timeout=30) as http:
@@ -115,7 +118,7 @@ def test_2000_orders_from_5_sources_through_a_cluster_with_a_worker_killed(pg_ur
                     break
                 time.sleep(0.5)
             elapsed = time.monotonic() - started
-            metrics = http.get(cluster.web_url + "/metrics").text
+            metrics = http.get(cluster.web_url + "/metrics", headers={"Authorization": "Bearer cluster-scrape"}).text
             states = [fleet.state(http, url) for url in urls]
             call_logs = [fleet.calls(http, url) for url in urls]
 

@@ -236,7 +236,8 @@ def test_the_distributed_runner_refuses_sqlite_with_the_fix(command: str, tmp_pa
     assert not (tmp_path / "ledger.sqlite").exists()  # refused before creating anything
 
 
-def test_metrics_endpoint_in_prometheus_text(db_url: str, admin: ShopAdmin) -> None:
+def test_metrics_endpoint_in_prometheus_text(db_url: str, admin: ShopAdmin, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ORDERBRIDGE_METRICS_TOKEN", "scrape-me")
     cfg = shop_config(admin.url)
     hub = Hub(db=open_ledger(db_url), runner=cfg.runner, http_timeout=5)
     apply_config(hub, cfg)
@@ -245,8 +246,12 @@ def test_metrics_endpoint_in_prometheus_text(db_url: str, admin: ShopAdmin) -> N
     src, _ = _ids(hub)
     store_items(hub, src, [_order("M1"), _order("M2")], "poll")
     with ServedApp(create_app(hub, with_runner=False)) as web:
-        r = httpx.get(web.url + "/metrics", timeout=10)
+        refused = [httpx.get(web.url + "/metrics", headers=h, timeout=10)
+                   for h in ({}, {"Authorization": "Bearer wrong"})]
+        r = httpx.get(web.url + "/metrics", headers={"Authorization": "Bearer scrape-me"}, timeout=10)
     hub.db.dispose()
+    assert [x.status_code for x in refused] == [401, 401] and "orderbridge_orders" not in refused[0].text
+    assert "ORDERBRIDGE_METRICS_TOKEN" in refused[0].json()["fix"]
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/plain")
     assert 'orderbridge_orders{status="new"} 2.0' in r.text
     assert 'orderbridge_deliveries{state="pending"} 2.0' in r.text

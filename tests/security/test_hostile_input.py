@@ -59,7 +59,7 @@ def _paths(value: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
 
 
 @st.composite
-def mutated(draw: st.DrawFn, base: Any) -> Any:
+def mutated(draw: st.DrawFn, base: Any, values: st.SearchStrategy[Any] = hostile) -> Any:
     """The valid payload with a few of its values replaced by hostile ones, or removed."""
     doc = copy.deepcopy(base)
     paths = _paths(base)
@@ -69,7 +69,7 @@ def mutated(draw: st.DrawFn, base: Any) -> Any:
             for step in path[:-1]:
                 target = target[step]
             if draw(st.booleans()) or not isinstance(target, dict):
-                target[path[-1]] = draw(hostile)
+                target[path[-1]] = draw(values)
             else:
                 del target[path[-1]]
         except (KeyError, IndexError, TypeError):

@@ -80,6 +80,11 @@ def test_every_route_refuses_anonymous_callers(world: Any) -> None:
                 assert answer["message"].startswith(expected) and "response" not in answer, (where, auth, answer)
                 _no_data(r, where)
             checked["api"] += 1
+        elif (ep.path, ep.method) == ("/metrics", "GET"):  # for a scraper with the bearer token only
+            for headers in ({}, {"Authorization": "Bearer guess"}):
+                r = anon.get(url, headers=headers)
+                assert r.status_code == 401 and "orderbridge_orders" not in r.text, (where, r.status_code)
+            checked["top"] += 1
         elif ep.method == "GET":  # dashboard pages and the top-level redirect: the login page, nothing else
             r = anon.get(url, follow_redirects=False)
             assert r.status_code in (303, 307), (where, r.status_code)

@@ -15,7 +15,7 @@ from orderbridge.api.envelope import FAILURE, INVALID, ApiFailure, error, ok
 from orderbridge.api.routing import Call, Endpoint
 from orderbridge.connectors.base import SkippedOrder
 from orderbridge.connectors.cartrover.connector import CartRoverCartConnector
-from orderbridge.connectors.cartrover.mapping import missing_fields
+from orderbridge.connectors.cartrover.mapping import refusal
 from orderbridge.domain.models import Cancellation
 from orderbridge.engine.cancels import record_cancellation
 from orderbridge.engine.intake import store_items
@@ -42,14 +42,12 @@ def _text(value: Any) -> str:
 
 def receive_one(call: Call, raw: Any) -> Outcome:
     """Hand one pushed order to the engine's intake (validation, skips, errors, de-duplication)."""
+    problem = refusal(raw)
     if not isinstance(raw, dict):
-        return Outcome(False, message="Each order must be a JSON object with cust_ref and items")
+        return Outcome(False, message=problem or "")
     cust_ref, cust_po_no = _text(raw.get("cust_ref")), _text(raw.get("cust_po_no"))
-    missing = missing_fields(raw)
-    if missing:
-        return Outcome(False, cust_ref, cust_po_no, f"Order missing required field(s): {', '.join(missing)}")
-    if len(cust_ref) > 200 or len(cust_po_no) > 200:
-        return Outcome(False, cust_ref[:200], cust_po_no[:200], "cust_ref and cust_po_no hold at most 200 characters")
+    if problem:
+        return Outcome(False, cust_ref[:200], cust_po_no[:200], problem)
     o = t.orders
     with call.hub.db.begin() as conn:
         row = call.hub.connection(conn, int(call.scope.source_id or 0))

@@ -44,13 +44,27 @@ def parse_body(body: bytes, content_type: str) -> Any:
         raise ApiFailure("Request body is empty; send the order as JSON (or form-encoded)")
     if text[0] in "[{" or "json" in content_type.lower():
         try:
-            return json.loads(text, parse_constant=_no_constant)
+            data = json.loads(text, parse_constant=_no_constant)
         except (ValueError, RecursionError) as exc:
             raise ApiFailure(f"Request body is not valid JSON: {exc}") from None
+        _valid_unicode(data)
+        return data
     try:
         return parse_form(text)
     except (FormProblem, ValueError) as exc:
         raise ApiFailure(f"Request body is neither JSON nor a valid form: {exc}") from None
+
+
+def _valid_unicode(data: Any) -> None:
+    """JSON may escape half of a UTF-16 pair alone ("\\ud800"): no text column or JSON encoder of
+    the ledger takes such a string, so the body is refused rather than stored half-way."""
+    try:
+        json.dumps(data, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        raise ApiFailure("Request body holds a \\u escape of a lone UTF-16 surrogate, which is not a character; "
+                         "send valid Unicode text (escape characters beyond U+FFFF as a surrogate pair)") from None
+    except RecursionError:
+        raise ApiFailure("Request body is nested too deeply") from None
 
 
 async def read_json_or_form(request: Request, max_bytes: int) -> Any:

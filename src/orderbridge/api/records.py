@@ -186,11 +186,15 @@ def _items(row: Any, order: Order | None, raw: Mapping[str, Any], line_extras: b
 
 
 def _is_number(value: Any) -> bool:
+    """A plausible amount: finite and small enough to print (a pushed "1e999999999" would print a
+    billion digits)."""
+    if value is None or isinstance(value, bool | dict | list):
+        return False
     try:
-        Decimal(str(value))
+        number = Decimal(str(value).strip())
     except ArithmeticError:
         return False
-    return value is not None and str(value).strip() != ""
+    return number.is_finite() and abs(number) < 10**12
 
 
 def status_record(record: Mapping[str, Any]) -> dict[str, Any]:

@@ -34,6 +34,12 @@ def utf8_safe(text: str) -> str:
     return text.encode("utf-8", "replace").decode("utf-8")
 
 
+def storable_text(text: str) -> str:
+    """The text as every ledger column takes it: lone surrogates replaced and NUL characters dropped
+    (PostgreSQL's text columns refuse NUL, so an order carrying one could not be stored at all)."""
+    return utf8_safe(text).replace("\x00", "")
+
+
 def oversized_fields(order: Order) -> list[str]:
     """Every field of the order longer than its limit, in words ("ship_to.city: 5000 characters, at most 200")."""
     problems: list[str] = []

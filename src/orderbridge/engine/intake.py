@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import logging
@@ -10,11 +11,18 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
+from pydantic import ValidationError
 from sqlalchemy.exc import IntegrityError
 
 from orderbridge.connectors.base import DownloadedOrder, DownloadItem, SkippedOrder, SourceConnector, Window
-from orderbridge.domain.models import utcnow
-from orderbridge.domain.validation import MAX_ID_LENGTH, describe_oversized, oversized_fields
+from orderbridge.domain.models import Order, utcnow
+from orderbridge.domain.validation import (
+    MAX_ID_LENGTH,
+    describe_oversized,
+    describe_validation_error,
+    oversized_fields,
+    storable_text,
+)
 from orderbridge.engine.context import JobContext, read_cursor, window_start, write_cursor
 from orderbridge.engine.hub import ConnectionRow, Hub
 from orderbridge.engine.orders import ingest
@@ -42,11 +50,11 @@ def store_items(hub: Hub, row: ConnectionRow, items: list[DownloadItem], via: st
         route = hub.route_for_source(conn, row.id)
         with_workflow = False
         for item in items:
-            if not item.external_id or len(item.external_id) > MAX_ID_LENGTH:
+            if not _usable_id(item.external_id):
                 _refuse_id(conn, row, item)
                 tally["refused"] = tally.get("refused", 0) + 1
                 continue
-            item = _within_limits(item)
+            item = _within_limits(_storable(item))
             planned = _workflow(src, item)
             try:
                 with conn.begin_nested():
@@ -64,6 +72,45 @@ def store_items(hub: Hub, row: ConnectionRow, items: list[DownloadItem], via: st
             if with_workflow:
                 hub.wake(conn, row.id, "workflow")
     return tally
+
+
+def _usable_id(external_id: str) -> bool:
+    """An id the ledger can key on: 1 to 200 characters, no NUL, no lone surrogate."""
+    return bool(external_id) and len(external_id) <= MAX_ID_LENGTH and storable_text(external_id) == external_id
+
+
+def _strip_nul(value: Any) -> Any:
+    if isinstance(value, str):
+        return value.replace("\x00", "")
+    if isinstance(value, dict):
+        return {k: _strip_nul(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_strip_nul(v) for v in value]
+    return value
+
+
+def _storable(item: DownloadItem) -> DownloadItem:
+    """The item as text columns take it: PostgreSQL refuses NUL (and no database takes a lone
+    surrogate), so an order carrying one could not be stored at all. The raw payload is JSON and
+    keeps them escaped."""
+    if isinstance(item, SkippedOrder):
+        reason, status = storable_text(item.reason), storable_text(item.source_status)
+        if (reason, status) != (item.reason, item.source_status):
+            item = dataclasses.replace(item, reason=reason, source_status=status)
+        return item
+    error, fix, status = storable_text(item.error), storable_text(item.fix), storable_text(item.source_status)
+    if (error, fix, status) != (item.error, item.fix, item.source_status):
+        item = dataclasses.replace(item, error=error, fix=fix, source_status=status)
+    if item.order is None:
+        return item
+    if "\\u0000" not in item.order.model_dump_json():  # pydantic's encoder: cheap for every order
+        return item
+    try:
+        return dataclasses.replace(item, order=Order.model_validate(_strip_nul(item.order.model_dump(mode="json"))))
+    except ValidationError as exc:  # e.g. a SKU that was nothing but NUL
+        return DownloadedOrder(external_id=item.external_id, raw=item.raw, source_status=item.source_status,
+                               error=describe_validation_error(exc, item.external_id),
+                               fix="correct the order at the source (it holds NUL characters), then re-pull it")
 
 
 def _within_limits(item: DownloadItem) -> DownloadItem:
@@ -85,12 +132,13 @@ def _within_limits(item: DownloadItem) -> DownloadItem:
 def _refuse_id(conn: Any, row: ConnectionRow, item: DownloadItem) -> None:
     """An order id the ledger cannot key on: not imported, and the connection's owner is told."""
     shown = item.external_id[:60] + ("..." if len(item.external_id) > 60 else "")
-    digest = hashlib.sha256(item.external_id.encode()).hexdigest()[:16]
+    digest = hashlib.sha256(item.external_id.encode("utf-8", "replace")).hexdigest()[:16]
     log.warning("order id of %d characters from %s refused", len(item.external_id), row.name)
     alert(conn, kind="order_refused", key=f"refused:{row.id}:{digest}", connection_id=row.id,
           merchant_id=row.merchant_id,
           message=f"{row.name} sent an order whose id is {len(item.external_id)} characters long ({shown!r}); "
-                  f"ids of 1 to {MAX_ID_LENGTH} characters are accepted, so it was not imported",
+                  f"ids of 1 to {MAX_ID_LENGTH} characters of text (no NUL, valid Unicode) are accepted, so it "
+                  "was not imported",
           fix="check the order at the source; if it is real, report it to the connector's maintainers")
 
 

@@ -65,8 +65,12 @@ def create_app(hub: Hub, *, with_runner: bool = True, api: ApiSettings | None = 
         return JSONResponse(result)
 
     async def metrics(request: Request) -> Response:
-        from orderbridge.web.metrics import CONTENT_TYPE, render
+        from orderbridge.web.metrics import CONTENT_TYPE, TOKEN_ENV, authorized, render
 
+        if not authorized(request.headers.get("authorization", "")):
+            return JSONResponse({"error": "the metrics need the bearer token of the web process",
+                                 "fix": f"set {TOKEN_ENV} for `orderbridge serve` and give the scraper the same "
+                                        "value as its bearer token"}, status_code=401)
         return Response(render(hub.db), media_type=CONTENT_TYPE)
 
     @contextlib.asynccontextmanager

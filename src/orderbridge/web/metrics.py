@@ -6,6 +6,8 @@ cluster, and a scrape costs a handful of small queries.
 
 from __future__ import annotations
 
+import hmac
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -19,6 +21,14 @@ from orderbridge.domain.models import utcnow
 from orderbridge.ledger import schema as t
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+# Figures about a business's orders are not public: a scraper sends this token as a bearer token.
+TOKEN_ENV = "ORDERBRIDGE_METRICS_TOKEN"
+
+
+def authorized(header: str) -> bool:
+    """True for `Bearer <token>` with the configured token; with no token configured, nobody is."""
+    expected = os.environ.get(TOKEN_ENV, "")
+    return bool(expected) and hmac.compare_digest(header.encode(), f"Bearer {expected}".encode())
 
 _QUEUE_COUNTS = sa.text("SELECT status::text, count(*) FROM procrastinate_jobs GROUP BY status")
 _OLDEST_WAITING = sa.text(

@@ -12,7 +12,7 @@ from pydantic import ValidationError
 
 from orderbridge.connectors.base import DownloadedOrder, DownloadItem, SkippedOrder
 from orderbridge.domain.models import Order
-from orderbridge.domain.validation import describe_validation_error
+from orderbridge.domain.validation import MAX_ID_LENGTH, describe_validation_error, storable_text
 
 # Never kept in the ledger nor echoed back: card and bank data some legacy carts still send.
 SECRET_FIELDS = ("credit_card_no", "cvv", "expiration_date", "check_account_no")
@@ -21,6 +21,9 @@ COUNTRIES = {"USA": "US", "CAN": "CA", "MEX": "MX", "GBR": "GB", "AUS": "AU", "D
              "ESP": "ES", "ITA": "IT", "NLD": "NL"}
 
 _BARE_DATE = re.compile(r"^(\d{4})-(\d{1,2})-(\d{1,2})$")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+MAX_AMOUNT = Decimal(10) ** 12  # beyond any order; also keeps Decimal arithmetic from overflowing
+MAX_QUANTITY = 1_000_000  # the canonical order's limit, checked before the number is made an int
 
 FIX = "correct the order and send it again with the same cust_ref"
 
@@ -43,7 +46,10 @@ def parse_timestamp(value: str, *, end_of_day: bool = False) -> datetime:
     if text.endswith(("Z", "z")):
         text = text[:-1] + "+00:00"
     parsed = datetime.fromisoformat(text)
-    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+    try:  # a date at the calendar's edge with a zone can fall outside it once in UTC
+        return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+    except OverflowError:
+        raise ValueError(f"{value[:40]!r} is out of range") from None
 
 
 def _text(raw: Mapping[str, Any], key: str) -> str:
@@ -52,7 +58,12 @@ def _text(raw: Mapping[str, Any], key: str) -> str:
         return ""
     if isinstance(value, dict | list):
         raise InputProblem(f"{key} must be a text value, not {type(value).__name__}")
-    return str(value).strip()
+    return storable_text(str(value)).strip()
+
+
+def _shown(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 def _decimal(raw: Mapping[str, Any], key: str, where: str = "") -> Decimal:
@@ -60,20 +71,23 @@ def _decimal(raw: Mapping[str, Any], key: str, where: str = "") -> Decimal:
     if value is None or value == "":
         return Decimal("0")
     if isinstance(value, bool) or isinstance(value, dict | list):
-        raise InputProblem(f"{where}{key} must be a number, got {value!r}")
+        raise InputProblem(f"{where}{key} must be a number, got {_shown(value)}")
     try:
         number = Decimal(str(value).strip())
     except InvalidOperation:
-        raise InputProblem(f"{where}{key} must be a number, got {value!r}") from None
+        raise InputProblem(f"{where}{key} must be a number, got {_shown(value)}") from None
     if not number.is_finite():
-        raise InputProblem(f"{where}{key} must be a finite number, got {value!r}")
+        raise InputProblem(f"{where}{key} must be a finite number, got {_shown(value)}")
+    if number.copy_abs() >= MAX_AMOUNT:  # copy_abs: abs() would overflow on 1e999999999
+        raise InputProblem(f"{where}{key} must be a plausible amount (below {MAX_AMOUNT:,}), got {_shown(value)}")
     return number
 
 
 def _quantity(raw: Mapping[str, Any], where: str) -> int:
     number = _decimal(raw, "quantity", where)
-    if number != number.to_integral_value() or number <= 0:
-        raise InputProblem(f"{where}quantity must be a whole number above 0, got {raw.get('quantity')!r}")
+    if number != number.to_integral_value() or not 0 < number <= MAX_QUANTITY:
+        raise InputProblem(f"{where}quantity must be a whole number from 1 to {MAX_QUANTITY:,}, "
+                           f"got {_shown(raw.get('quantity'))}")
     return int(number)
 
 
@@ -93,10 +107,16 @@ def _yes(value: Any) -> bool:
     return str(value).strip().lower() in ("y", "yes", "true", "1")
 
 
+def _index(key: Any) -> int:
+    """An explicit line index (items[3]), for ordering; -1 when the key is not a plain number."""
+    text = str(key)
+    return int(text) if text.isascii() and text.isdigit() and len(text) <= 9 else -1
+
+
 def _lines(raw: Mapping[str, Any]) -> list[dict[str, Any]]:
     items = raw.get("items")
     if isinstance(items, dict):  # form bodies with explicit indices: items[0][item]=...
-        items = [items[k] for k in sorted(items, key=lambda k: int(k) if str(k).isdigit() else 0)]
+        items = [items[k] for k in sorted(items, key=_index)]
     if not isinstance(items, list):
         raise InputProblem("items must be a list of lines")
     lines = []
@@ -124,12 +144,31 @@ def missing_fields(raw: Mapping[str, Any]) -> list[str]:
     return missing
 
 
+def refusal(raw: Any) -> str | None:
+    """Why a pushed entry is refused outright (answered with an error and not kept), or None.
+
+    Only the reference decides: an order with a usable cust_ref is kept, in error if it is invalid."""
+    if not isinstance(raw, dict):
+        return "Each order must be a JSON object with cust_ref and items"
+    missing = missing_fields(raw)
+    if missing:
+        return f"Order missing required field(s): {', '.join(missing)}"
+    refs = [raw.get("cust_ref"), raw.get("cust_po_no")]
+    texts = [str(v).strip() for v in refs if _present(v)]
+    if any(len(text) > MAX_ID_LENGTH for text in texts):
+        return f"cust_ref and cust_po_no hold at most {MAX_ID_LENGTH} characters"
+    if any(_CONTROL.search(text) for text in texts):
+        return "cust_ref and cust_po_no must not contain control characters (line breaks, tabs, NUL)"
+    return None
+
+
 def _present(value: Any) -> bool:
     return value is not None and not isinstance(value, dict | list) and str(value).strip() != ""
 
 
 def clean_raw(raw: Mapping[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in raw.items() if k not in SECRET_FIELDS}
+    """The pushed order as kept (and echoed to the warehouse): no card data, no NUL in its fields."""
+    return {k: storable_text(v) if isinstance(v, str) else v for k, v in raw.items() if k not in SECRET_FIELDS}
 
 
 def to_order(raw: Mapping[str, Any], *, now: datetime) -> Order:

@@ -50,7 +50,7 @@ def joor_message(resp: httpx.Response) -> str:
     """JOOR's explanation of a refusal, from whatever body it sent."""
     try:
         data = resp.json()
-    except ValueError:
+    except (ValueError, RecursionError):
         return resp.text.strip()[:300]
     if isinstance(data, dict):
         errors = data.get("errors")
@@ -106,7 +106,7 @@ class JoorClient:
             self._raise_for(resp, "read orders")
             try:
                 data = resp.json()
-            except ValueError:
+            except (ValueError, RecursionError):  # RecursionError: a body nested too deeply to parse
                 data = None
             if isinstance(data, dict) and isinstance(data.get("orders"), list):
                 return data
@@ -162,7 +162,7 @@ class JoorClient:
         self._raise_for(resp, "update inventory")
         try:
             data = resp.json()
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: a body nested too deeply to parse
             data = None
         if not isinstance(data, dict) or not isinstance(data.get("inventory_log"), list):
             raise TransientError("JOOR answered the inventory update with an unreadable body; it is sent again",

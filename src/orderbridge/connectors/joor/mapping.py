@@ -17,7 +17,7 @@ from pydantic import ValidationError
 
 from orderbridge.connectors.base import DownloadedOrder, DownloadItem, SkippedOrder, SurveyItem
 from orderbridge.domain.models import Address, Cancellation, Order, OrderLine, Totals
-from orderbridge.domain.validation import describe_validation_error
+from orderbridge.domain.validation import describe_validation_error, storable_text
 
 SkuField = Literal["upc", "style_color_size"]
 
@@ -70,16 +70,34 @@ def normalize_status(value: Any) -> str | None:
     return STATUS_SPELLINGS.get(value.strip().lower().split()[0])
 
 
+def _str(value: Any) -> str:
+    """str(value), or "" for an integer too long to print (Python refuses beyond 4300 digits)."""
+    try:
+        return str(value)
+    except ValueError:
+        return ""
+
+
 def order_id_of(raw: Any) -> str:
-    """JOOR's order_id, or a stable stand-in when the payload has none (so it can still be reported)."""
+    """JOOR's order_id, or a stable stand-in when the payload has none usable (so it can still be
+    reported): an id the ledger cannot key on (too long, NUL or invalid Unicode) is not used."""
     if isinstance(raw, dict):
         oid = raw.get("order_id")
         if isinstance(oid, str | int) and not isinstance(oid, bool):
-            text = str(oid).strip()
-            if text and len(text) <= MAX_ID_LENGTH:
+            text = _str(oid).strip()
+            if text and len(text) <= MAX_ID_LENGTH and storable_text(text) == text:
                 return text
-    digest = hashlib.sha1(json.dumps(raw, sort_keys=True, default=str).encode()).hexdigest()[:12]
+    try:
+        dumped = json.dumps(raw, sort_keys=True, default=str)
+    except (ValueError, TypeError, RecursionError):
+        dumped = repr(type(raw))
+    digest = hashlib.sha1(dumped.encode("utf-8", "replace")).hexdigest()[:12]
     return f"{UNIDENTIFIED}{digest}"
+
+
+def status_text(raw: dict[str, Any]) -> str:
+    """JOOR's status as stored beside the order (storable, at most 60 characters)."""
+    return storable_text(_str(raw.get("status", "")))[:60]
 
 
 def parse_time(value: Any, what: str) -> datetime:
@@ -91,7 +109,10 @@ def parse_time(value: Any, what: str) -> datetime:
         when = datetime.fromisoformat(text[:-1] + "+00:00" if text.endswith("Z") else text)
     except ValueError:
         raise Problem(f"{what} {text[:40]!r} is not a date-time") from None
-    return (when if when.tzinfo else when.replace(tzinfo=UTC)).astimezone(UTC)
+    try:  # a date at the calendar's edge with a zone can fall outside it once in UTC
+        return (when if when.tzinfo else when.replace(tzinfo=UTC)).astimezone(UTC)
+    except (OverflowError, ValueError):
+        raise Problem(f"{what} {text[:40]!r} is out of range") from None
 
 
 def _time_or_none(raw: dict[str, Any], key: str) -> datetime | None:
@@ -106,7 +127,7 @@ def _text(value: Any, what: str, limit: int = 500) -> str:
         return ""
     if isinstance(value, dict | list):
         raise Problem(f"{what} is not text")
-    text = str(value).strip()
+    text = storable_text(_str(value)).strip()
     if len(text) > limit:
         raise Problem(f"{what} is longer than {limit} characters")
     return text
@@ -117,12 +138,13 @@ def _amount(value: Any, what: str) -> Decimal:
         return Decimal("0")
     if isinstance(value, bool | dict | list):
         raise Problem(f"{what} is not a number")
+    text = _str(value).strip()
     try:
-        amount = Decimal(str(value).strip().replace(",", ""))
+        amount = Decimal(text.replace(",", ""))
     except (InvalidOperation, ValueError):
-        raise Problem(f"{what} {str(value)[:30]!r} is not a number") from None
-    if not amount.is_finite() or abs(amount) >= MAX_AMOUNT:
-        raise Problem(f"{what} {str(value)[:30]!r} is not a plausible amount")
+        raise Problem(f"{what} {text[:30]!r} is not a number") from None
+    if not amount.is_finite() or amount.copy_abs() >= MAX_AMOUNT:  # abs() would overflow on 1e999999999
+        raise Problem(f"{what} {text[:30]!r} is not a plausible amount")
     return amount
 
 
@@ -131,7 +153,7 @@ def _quantity(value: Any, what: str) -> int:
         raise Problem(f"{what} is missing")
     amount = _amount(value, what)
     if amount != amount.to_integral_value() or not 0 < amount <= MAX_QUANTITY:
-        raise Problem(f"{what} {str(value)[:30]!r} is not a whole number between 1 and {MAX_QUANTITY}")
+        raise Problem(f"{what} {_str(value)[:30]!r} is not a whole number between 1 and {MAX_QUANTITY}")
     return int(amount)
 
 
@@ -162,7 +184,7 @@ def not_eligible(raw: dict[str, Any], rules: Rules) -> tuple[str, bool] | None:
         return ("already shipped at JOOR: shipped orders are imported only by connections set to load Shipped "
                 "Orders (otherwise they would be shipped twice)"), True
     if status is None:
-        return (f"JOOR status {str(raw_status)[:40]!r} is unknown to orderbridge, so it cannot tell whether the "
+        return (f"JOOR status {_str(raw_status)[:40]!r} is unknown to orderbridge, so it cannot tell whether the "
                 "order is ready to ship"), False
     if status not in ORDER_TYPE_STATUSES.get(rules.order_type, frozenset()):
         return (f"the order is {status.capitalize()} and this connection loads {rules.order_type_label}: change the "
@@ -281,7 +303,7 @@ def classify(raw: Any, rules: Rules) -> DownloadItem:
     oid = order_id_of(raw)
     if not isinstance(raw, dict):
         return SkippedOrder(external_id=oid, reason="JOOR sent an order entry that is not an object")
-    raw_status = str(raw.get("status", ""))[:60]
+    raw_status = status_text(raw)
     if oid.startswith(UNIDENTIFIED):
         return SkippedOrder(external_id=oid, raw=raw, source_status=raw_status,
                             reason="JOOR sent an order without a usable order_id; it cannot be imported")
@@ -315,7 +337,7 @@ def survey_item(raw: Any, rules: Rules) -> SurveyItem:
         refused = not_eligible(raw, rules)
     except Problem as exc:
         refused = (exc.message, False)
-    return SurveyItem(oid, str(raw.get("status", ""))[:60], _time_or_none(raw, "order_date"),
+    return SurveyItem(oid, status_text(raw), _time_or_none(raw, "order_date"),
                       refused[0] if refused else "")
 
 
@@ -346,7 +368,7 @@ def inventory_item(sku: str, quantity: int, rules: Rules, warehouse: str) -> dic
     return item
 
 
-def inventory_refusals(skus: list[str], log: list[dict[str, Any]]) -> dict[str, str]:
+def inventory_refusals(skus: list[str], log: list[Any]) -> dict[str, str]:
     """{sku: JOOR's reason} for the items JOOR's inventory_log marks failed (entries follow the items)."""
     refused: dict[str, str] = {}
     for i, sku in enumerate(skus):
@@ -354,7 +376,9 @@ def inventory_refusals(skus: list[str], log: list[dict[str, Any]]) -> dict[str, 
         if entry is None:
             refused[sku] = "JOOR's inventory log has no entry for this SKU, so it may not have been applied"
             continue
-        if str(entry.get("status", "")).strip().lower() != "pass":
-            reason = str(entry.get("message") or entry.get("error") or "no reason given")[:300]
-            refused[sku] = f"JOOR refused the stock level: {reason}"
+        if not isinstance(entry, dict):
+            entry = {"status": "fail", "message": entry}
+        if _str(entry.get("status", "")).strip().lower() != "pass":
+            reason = storable_text(_str(entry.get("message") or entry.get("error") or "")).strip()[:300]
+            refused[sku] = f"JOOR refused the stock level: {reason or 'no reason given'}"
     return refused

@@ -86,11 +86,12 @@ class JOrder:
     exported_at: datetime | None = None
     export_message: str = ""
     export_count: int = 0  # how many sync=1 answers carried it
+    verbatim: dict[str, Any] = field(default_factory=dict)  # admin-seeded fields sent as they are (malformed)
 
     def render(self) -> dict[str, Any]:
         return {"order_id": self.order_id, "status": self.status, "order_date": iso(self.order_date),
                 "modified_date": iso(self.modified_at), "export_status": EXPORT_LABELS[self.export_state],
-                **self.data}
+                **self.data, **self.verbatim}
 
     def state(self) -> dict[str, Any]:
         return {"order_id": self.order_id, "status": self.status, "modified_date": iso(self.modified_at),
@@ -199,6 +200,9 @@ class JoorStore:
         body = dict(body)
         lines = body.pop("lines", None)
         omit = [str(k) for k in body.pop("omit", [])]
+        verbatim = body.pop("verbatim", None) or {}
+        if not isinstance(verbatim, dict):
+            raise AdminError("verbatim must be an object of fields to send as they are")
         oid = int(body.pop("order_id", None) or next(self.ids))
         if oid in acct.orders:
             raise AdminError(f"order {oid} exists")
@@ -212,7 +216,8 @@ class JoorStore:
         data.update(body)
         for key in omit:
             data.pop(key, None)
-        order = JOrder(order_id=oid, data=data, status=status, order_date=placed, modified_at=modified)
+        order = JOrder(order_id=oid, data=data, status=status, order_date=placed, modified_at=modified,
+                       verbatim=dict(verbatim))
         acct.orders[oid] = order
         return order
 
