@@ -1,0 +1,38 @@
+"""The fixture trio every connector's tests use: a sandbox served over real HTTP per module, its
+admin client (reset before and after each test), and its URL."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from orderbridge.connectors.sandbox_kit import ServedApp
+
+
+def sandbox_fixtures(
+    create_app: Callable[[dict[str, Any]], Any], options: dict[str, Any],
+    make_admin: Callable[[str], Any], reset: str = "clear_faults",
+) -> tuple[Any, Any, Any]:
+    """`served, admin, url = sandbox_fixtures(...)` in a conftest; `reset` names the admin's
+    method that puts the sandbox back between tests."""
+
+    @pytest.fixture(scope="module")
+    def served() -> Iterator[ServedApp]:
+        with ServedApp(create_app(dict(options))) as s:
+            yield s
+
+    @pytest.fixture
+    def admin(served: ServedApp) -> Iterator[Any]:
+        a = make_admin(served.url)
+        getattr(a, reset)()
+        yield a
+        getattr(a, reset)()
+        a.http.close()
+
+    @pytest.fixture
+    def url(served: ServedApp) -> str:
+        return served.url
+
+    return served, admin, url
