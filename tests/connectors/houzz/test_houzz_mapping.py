@@ -122,6 +122,8 @@ def test_seller_orders_on_a_vendor_connection_are_flagged() -> None:
     ({"OrderItems": [{"SKU": "A", "Quantity": "1.5", "Price": "3"}]}, "quantity of A"),
     ({"OrderItems": [{"SKU": "A", "Quantity": "1", "Price": "1e400"}]}, "not a plausible amount"),
     ({"OrderItems": [{"SKU": "A", "Quantity": "1", "Price": "NaN"}]}, "not a plausible amount"),
+    ({"OrderItems": [{"SKU": "A", "Quantity": "1", "Price": "1e999999999"}]}, "not a plausible amount"),
+    ({"OrderItems": [{"SKU": "A", "Quantity": 10**5000, "Price": "3"}]}, "quantity of A"),
     ({"OrderItems": [{"SKU": "A", "Quantity": "1", "Price": "-3"}]}, "negative"),
     ({"OrderItems": [{"SKU": "A", "Quantity": "1", "Price": "abc"}]}, "not a number"),
     ({"Created": "soon"}, "order date"),

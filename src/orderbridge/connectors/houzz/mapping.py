@@ -9,13 +9,14 @@ import json
 import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, tzinfo
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
 from pydantic import ValidationError
 
 from orderbridge.connectors.base import DownloadedOrder, DownloadItem, SkippedOrder, SurveyItem
+from orderbridge.connectors.fields import FieldReader
 from orderbridge.domain.models import Address, Cancellation, Order, OrderLine, Totals
 from orderbridge.domain.validation import describe_validation_error
 
@@ -46,8 +47,6 @@ LABELS = {Status.NEW: "New", Status.IN_PRODUCTION: "In Production", Status.CHARG
 RANK = {Status.NEW: 0, Status.IN_PRODUCTION: 1, Status.CHARGED: 2}
 CANCEL_REASONS = {"1": "out of stock / cannot fulfil", "2": "buyer requested", "3": "pricing error",
                   "4": "cannot ship to address", "5": "discontinued", "6": "other"}
-MAX_AMOUNT = Decimal(10) ** 9
-MAX_QUANTITY = 1_000_000
 MAX_ID_LENGTH = 100
 
 US_CA_STATES = {
@@ -76,6 +75,10 @@ class Problem(Exception):
     def __init__(self, message: str, fix: str = "correct the order in Houzz Seller Central") -> None:
         super().__init__(message)
         self.message, self.fix = message, fix
+
+
+_read = FieldReader(Problem, drop="$,")
+_text, _amount, _quantity = _read.text, _read.amount, _read.quantity
 
 
 @dataclass(frozen=True)
@@ -128,38 +131,6 @@ def _created_or_none(raw: dict[str, Any], tz: tzinfo) -> datetime | None:
         return parse_created(raw.get("Created"), tz)
     except (Problem, ValueError, OverflowError):
         return None
-
-
-def _text(value: Any, what: str, limit: int = 500) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, dict | list):
-        raise Problem(f"{what} is not text")
-    text = str(value).strip()
-    if len(text) > limit:
-        raise Problem(f"{what} is longer than {limit} characters")
-    return text
-
-
-def _amount(value: Any, what: str) -> Decimal:
-    if value is None or (isinstance(value, str) and not value.strip()):
-        return Decimal("0")
-    if isinstance(value, bool | dict | list):
-        raise Problem(f"{what} is not a number")
-    try:
-        amount = Decimal(str(value).strip().replace("$", "").replace(",", ""))
-    except (InvalidOperation, ValueError):
-        raise Problem(f"{what} {str(value)[:30]!r} is not a number") from None
-    if not amount.is_finite() or abs(amount) >= MAX_AMOUNT:
-        raise Problem(f"{what} {str(value)[:30]!r} is not a plausible amount")
-    return amount
-
-
-def _quantity(value: Any, what: str) -> int:
-    amount = _amount(value if value is not None else "", what)
-    if amount != amount.to_integral_value() or not 0 < amount <= MAX_QUANTITY:
-        raise Problem(f"{what} {str(value)[:30]!r} is not a whole number between 1 and {MAX_QUANTITY}")
-    return int(amount)
 
 
 def state_code(state: str, country: str) -> str:

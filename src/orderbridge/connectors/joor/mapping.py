@@ -10,12 +10,13 @@ import hashlib
 import json
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any, Literal
 
 from pydantic import ValidationError
 
 from orderbridge.connectors.base import DownloadedOrder, DownloadItem, SkippedOrder, SurveyItem
+from orderbridge.connectors.fields import FieldReader, printable
 from orderbridge.domain.models import Address, Cancellation, Order, OrderLine, Totals
 from orderbridge.domain.validation import describe_validation_error, storable_text
 
@@ -33,8 +34,6 @@ ORDER_TYPE_STATUSES: dict[int, frozenset[str]] = {
 COUNTRIES = {"us": "US", "usa": "US", "united states": "US", "united states of america": "US",
              "ca": "CA", "canada": "CA", "uk": "GB", "united kingdom": "GB", "great britain": "GB",
              "france": "FR", "italy": "IT", "germany": "DE", "spain": "ES", "japan": "JP", "australia": "AU"}
-MAX_AMOUNT = Decimal(10) ** 9
-MAX_QUANTITY = 1_000_000
 MAX_ID_LENGTH = 100
 UNIDENTIFIED = "joor-unidentified-"
 DEFAULT_FIX = "correct the order in JOOR; it is read again when it changes there"
@@ -46,6 +45,10 @@ class Problem(Exception):
     def __init__(self, message: str, fix: str = DEFAULT_FIX) -> None:
         super().__init__(message)
         self.message, self.fix = message, fix
+
+
+_read = FieldReader(Problem)
+_text, _amount, _quantity = _read.text, _read.amount, _read.quantity
 
 
 @dataclass(frozen=True)
@@ -70,12 +73,7 @@ def normalize_status(value: Any) -> str | None:
     return STATUS_SPELLINGS.get(value.strip().lower().split()[0])
 
 
-def _str(value: Any) -> str:
-    """str(value), or "" for an integer too long to print (Python refuses beyond 4300 digits)."""
-    try:
-        return str(value)
-    except ValueError:
-        return ""
+
 
 
 def order_id_of(raw: Any) -> str:
@@ -84,7 +82,7 @@ def order_id_of(raw: Any) -> str:
     if isinstance(raw, dict):
         oid = raw.get("order_id")
         if isinstance(oid, str | int) and not isinstance(oid, bool):
-            text = _str(oid).strip()
+            text = printable(oid).strip()
             if text and len(text) <= MAX_ID_LENGTH and storable_text(text) == text:
                 return text
     try:
@@ -97,7 +95,7 @@ def order_id_of(raw: Any) -> str:
 
 def status_text(raw: dict[str, Any]) -> str:
     """JOOR's status as stored beside the order (storable, at most 60 characters)."""
-    return storable_text(_str(raw.get("status", "")))[:60]
+    return storable_text(printable(raw.get("status", "")))[:60]
 
 
 def parse_time(value: Any, what: str) -> datetime:
@@ -120,41 +118,6 @@ def _time_or_none(raw: dict[str, Any], key: str) -> datetime | None:
         return parse_time(raw.get(key), key)
     except Problem:
         return None
-
-
-def _text(value: Any, what: str, limit: int = 500) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, dict | list):
-        raise Problem(f"{what} is not text")
-    text = storable_text(_str(value)).strip()
-    if len(text) > limit:
-        raise Problem(f"{what} is longer than {limit} characters")
-    return text
-
-
-def _amount(value: Any, what: str) -> Decimal:
-    if value is None or (isinstance(value, str) and not value.strip()):
-        return Decimal("0")
-    if isinstance(value, bool | dict | list):
-        raise Problem(f"{what} is not a number")
-    text = _str(value).strip()
-    try:
-        amount = Decimal(text.replace(",", ""))
-    except (InvalidOperation, ValueError):
-        raise Problem(f"{what} {text[:30]!r} is not a number") from None
-    if not amount.is_finite() or amount.copy_abs() >= MAX_AMOUNT:  # abs() would overflow on 1e999999999
-        raise Problem(f"{what} {text[:30]!r} is not a plausible amount")
-    return amount
-
-
-def _quantity(value: Any, what: str) -> int:
-    if value is None or isinstance(value, bool):
-        raise Problem(f"{what} is missing")
-    amount = _amount(value, what)
-    if amount != amount.to_integral_value() or not 0 < amount <= MAX_QUANTITY:
-        raise Problem(f"{what} {_str(value)[:30]!r} is not a whole number between 1 and {MAX_QUANTITY}")
-    return int(amount)
 
 
 def country_code(country: str) -> str:
@@ -184,7 +147,7 @@ def not_eligible(raw: dict[str, Any], rules: Rules) -> tuple[str, bool] | None:
         return ("already shipped at JOOR: shipped orders are imported only by connections set to load Shipped "
                 "Orders (otherwise they would be shipped twice)"), True
     if status is None:
-        return (f"JOOR status {_str(raw_status)[:40]!r} is unknown to orderbridge, so it cannot tell whether the "
+        return (f"JOOR status {printable(raw_status)[:40]!r} is unknown to orderbridge, so it cannot tell whether the "
                 "order is ready to ship"), False
     if status not in ORDER_TYPE_STATUSES.get(rules.order_type, frozenset()):
         return (f"the order is {status.capitalize()} and this connection loads {rules.order_type_label}: change the "
@@ -378,7 +341,7 @@ def inventory_refusals(skus: list[str], log: list[Any]) -> dict[str, str]:
             continue
         if not isinstance(entry, dict):
             entry = {"status": "fail", "message": entry}
-        if _str(entry.get("status", "")).strip().lower() != "pass":
-            reason = storable_text(_str(entry.get("message") or entry.get("error") or "")).strip()[:300]
+        if printable(entry.get("status", "")).strip().lower() != "pass":
+            reason = storable_text(printable(entry.get("message") or entry.get("error") or "")).strip()[:300]
             refused[sku] = f"JOOR refused the stock level: {reason or 'no reason given'}"
     return refused
