@@ -9,7 +9,7 @@ import click
 import typer
 
 from orderbridge import __version__
-from orderbridge.cli import connections, demo, mappings, ops, orders, sandbox
+from orderbridge.cli import bench, connections, demo, mappings, ops, orders, sandbox
 from orderbridge.cli.common import err_console
 from orderbridge.connectors.errors import ConnectorError
 
@@ -48,6 +48,7 @@ app.add_typer(orders.app, name="orders")
 app.add_typer(connections.app, name="connections")
 app.add_typer(mappings.app, name="mappings")
 app.command("sandbox")(sandbox.sandbox)
+app.command("bench")(bench.bench)
 
 
 def run() -> None:
