@@ -114,7 +114,8 @@ class EndState:
             "duplicated_confirmations": sum(n - 1 for n in self.duplicated_confirmations.values()),
             "inventory_listings_out_of_sync": len(self.inventory_mismatches),
             "examples": {
-                "lost_orders": self.lost_orders[:5], "duplicated_orders": dict(list(self.duplicated_orders.items())[:5]),
+                "lost_orders": self.lost_orders[:5],
+                "duplicated_orders": dict(list(self.duplicated_orders.items())[:5]),
                 "lost_confirmations": self.lost_confirmations[:5],
                 "duplicated_confirmations": dict(list(self.duplicated_confirmations.items())[:5]),
                 "inventory": {k: list(v) for k, v in list(self.inventory_mismatches.items())[:5]},

@@ -32,9 +32,16 @@ def _fmt(value: Any) -> str:
 
 def table(report: dict[str, Any]) -> Table:
     opts = report["options"]
+    if "orders" not in opts:  # latency mode
+        t = Table(title="orderbridge bench --latency: order created at the source -> created in the backend")
+        for col in ("path", "orders", "delivered", "p50 (s)", "p99 (s)", "max (s)"):
+            t.add_column(col)
+        for mode, lat in report["latency"]["by_mode"].items():
+            t.add_row(mode, *(_fmt(lat[k]) for k in ("orders", "delivered", "p50", "p99", "max")))
+        return t
+    db = "PostgreSQL" if (opts.get("database_url") or "").startswith("post") else "SQLite"
     title = (f"orderbridge bench: {opts['orders']:,} orders, {opts['sources']} Houzz stores -> TradeGecko, "
-             f"{opts['runner']} runner, {'PostgreSQL' if (opts.get('database_url') or '').startswith('post') else 'SQLite'}"
-             f"{', real rate limits' if opts['real_limits'] else ''}")
+             f"{opts['runner']} runner, {db}{', real rate limits' if opts['real_limits'] else ''}")
     t = Table(title=title)
     t.add_column("figure")
     runs = [k for k in ("orderbridge", "floor") if k in report]
@@ -66,7 +73,4 @@ def table(report: dict[str, Any]) -> Table:
     for api, lim in report.get("rate_limits", {}).items():
         t.add_row(f"{api}: share of allowed call rate", _fmt(lim["share_of_allowed"]), *([""] * (len(runs) - 1)))
         t.add_row(f"{api}: share of calls answered 429", _fmt(lim["share_429"]), *([""] * (len(runs) - 1)))
-    for mode, lat in report.get("latency", {}).get("by_mode", {}).items():
-        t.add_row(f"latency {mode} p50 / p99 (s)", f"{_fmt(lat['p50'])} / {_fmt(lat['p99'])}",
-                  *([""] * (len(runs) - 1)))
     return t

@@ -26,9 +26,10 @@ from orderbridge.connectors.sandbox_kit import free_port
 
 Progress = Callable[[dict[str, Any]], None]
 
-# Job intervals (seconds) for throughput runs: frequent, as a busy merchant would set them.
-SCHEDULE = {"download": 2, "workflow": 0.5, "deliver": 0.5, "shipments": 1, "upload": 0.5, "cancels": 30,
-            "inventory": 5, "stock": 5}
+# Job intervals (seconds) for throughput runs. A busy job runs back to back anyway (a run takes a
+# batch); the interval is the pause of an idle one, and each idle run costs the ledger a few commits.
+SCHEDULE = {"download": 2, "workflow": 1, "deliver": 1, "shipments": 2, "upload": 1, "cancels": 30,
+            "inventory": 10, "stock": 10}
 UNLIMITED = {"calls": 1_000_000, "period": 1}  # the hub's own call budget, when the sandboxes enforce none
 
 
@@ -93,8 +94,8 @@ def prepare_ledger(url: str, cfg: AppConfig) -> None:
     hub.db.dispose()
 
 
-async def wait_healthy(url: str, runner: Any, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
+async def wait_healthy(url: str, runner: Any, within: float = 60.0) -> None:
+    deadline = time.monotonic() + within
     async with httpx.AsyncClient() as http:
         while time.monotonic() < deadline:
             if hasattr(runner, "alive") and not runner.alive():
@@ -103,7 +104,7 @@ async def wait_healthy(url: str, runner: Any, timeout: float = 60.0) -> None:
                 if (await http.get(url + "/health", timeout=2)).status_code == 200:
                     return
             await asyncio.sleep(0.1)
-    raise ConfigError(f"the hub did not answer at {url} within {timeout:.0f} s")
+    raise ConfigError(f"the hub did not answer at {url} within {within:.0f} s")
 
 
 def shipped_count(world: World) -> int:
@@ -225,7 +226,8 @@ def _figures(result: dict[str, Any], orders: int) -> dict[str, Any]:
         "finished": result["finished"],
         "seconds": round(result["seconds"], 2),
         "orders_per_second": round(orders / result["seconds"], 2) if result["seconds"] else None,
-        "latency_seconds": {"p50": _r(percentile(lat, 50)), "p99": _r(percentile(lat, 99)), "max": _r(max(lat, default=None))},
+        "latency_seconds": {"p50": _r(percentile(lat, 50)), "p99": _r(percentile(lat, 99)),
+                            "max": _r(max(lat, default=None))},
         "calls": _calls(result["logs"], orders),
         **state.summary(),
     }

@@ -22,7 +22,6 @@ from typing import Any, Protocol
 from orderbridge.connectors.errors import ConfigError
 
 
-
 @dataclass(frozen=True)
 class HubSpec:
     """What a hub process needs: the prepared ledger, the runner options, its web port."""
@@ -32,6 +31,8 @@ class HubSpec:
     port: int
     index: int = 0
 
+
+GRACE_SECONDS = 20.0
 
 # A hub process's entry point: serve until ``stop`` is set, then shut down gracefully.
 WorkerTarget = Callable[[HubSpec, asyncio.Event], Awaitable[None]]
@@ -79,9 +80,12 @@ async def serve_embedded(spec: HubSpec, stop: asyncio.Event) -> None:
     serving = asyncio.create_task(server.serve())
     waiting = asyncio.create_task(stop.wait())
     await asyncio.wait([serving, waiting], return_when=asyncio.FIRST_COMPLETED)
-    server.should_exit = True  # graceful: runs in progress finish their current step
+    server.should_exit = True  # graceful: the job runs in progress finish ...
     waiting.cancel()
-    await serving
+    try:
+        await asyncio.wait_for(serving, GRACE_SECONDS)
+    except TimeoutError:
+        pass  # ... unless they take too long (an interrupted bench): the ledger resumes them on a rerun
     hub.db.dispose()
 
 

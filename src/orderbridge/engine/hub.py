@@ -56,6 +56,7 @@ class Hub:
     budget: RateBudget | None = None
     http_timeout: float = 30.0
     _live: dict[int, tuple[Any, Connector]] = field(default_factory=dict)
+    _group_commit: Any = None  # engine/group_commit.py, created on first use in the running loop
 
     def box(self) -> SecretBox:
         if self.secrets is None:

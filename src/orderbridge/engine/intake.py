@@ -14,7 +14,7 @@ from orderbridge.connectors.base import DownloadedOrder, DownloadItem, SkippedOr
 from orderbridge.domain.models import utcnow
 from orderbridge.engine.context import JobContext, read_cursor, window_start, write_cursor
 from orderbridge.engine.hub import ConnectionRow, Hub
-from orderbridge.engine.orders import ingest
+from orderbridge.engine.orders import ingest, order_json
 from orderbridge.ledger import schema as t
 
 log = logging.getLogger("orderbridge.engine.intake")
@@ -35,7 +35,12 @@ def store_items(hub: Hub, row: ConnectionRow, items: list[DownloadItem], via: st
     tally: dict[str, int] = {}
     with hub.db.begin() as conn:
         route = hub.route_for_source(conn, row.id)
+        known = _known(conn, row.id, [i.external_id for i in items])
         for item in items:
+            if _unchanged(known.get(item.external_id), item):
+                # Re-read within the overlap window and not changed: nothing to write (the common case).
+                tally["same"] = tally.get("same", 0) + 1
+                continue
             try:
                 with conn.begin_nested():
                     outcome = ingest(conn, row, route, item, _workflow(src, item), via=via)
@@ -46,6 +51,23 @@ def store_items(hub: Hub, row: ConnectionRow, items: list[DownloadItem], via: st
                 outcome = "failed"
             tally[outcome] = tally.get(outcome, 0) + 1
     return tally
+
+
+def _known(conn: Any, connection_id: int, external_ids: list[str]) -> dict[str, Any]:
+    """The stored orders among these ids, in one query."""
+    o = t.orders
+    rows = conn.execute(sa.select(o.c.external_id, o.c.data, o.c.error_code).where(
+        o.c.connection_id == connection_id, o.c.external_id.in_(set(external_ids)))) if external_ids else []
+    return {r.external_id: r for r in rows}
+
+
+def _unchanged(stored: Any, item: DownloadItem) -> bool:
+    """True when ``ingest`` would answer "same" without writing (see engine/orders.py)."""
+    if stored is None:
+        return False
+    if isinstance(item, SkippedOrder) or item.order is None:
+        return True
+    return bool(stored.error_code != "invalid_order" and order_json(item.order) == stored.data)
 
 
 async def pull(ctx: JobContext, window: Window, via: str = "poll") -> dict[str, int]:
