@@ -28,7 +28,7 @@ Progress = Callable[[dict[str, Any]], None]
 
 # Job intervals (seconds) for throughput runs. A busy job runs back to back anyway (a run takes a
 # batch); the interval is the pause of an idle one, and each idle run costs the ledger a few commits.
-SCHEDULE = {"download": 2, "workflow": 1, "deliver": 1, "shipments": 2, "upload": 1, "cancels": 30,
+SCHEDULE = {"download": 5, "workflow": 1, "deliver": 1, "shipments": 2, "upload": 1, "cancels": 30,
             "inventory": 10, "stock": 10}
 UNLIMITED = {"calls": 1_000_000, "period": 1}  # the hub's own call budget, when the sandboxes enforce none
 
