@@ -48,6 +48,7 @@ class BenchOptions:
     tracemalloc: bool = False
     seed: int = 7
     keep_ledger: bool = False
+    overlap_seconds: float = 120.0
 
 
 def hub_config(world: World, opts: BenchOptions, schedule: dict[str, float] | None = None) -> AppConfig:
@@ -62,7 +63,9 @@ def hub_config(world: World, opts: BenchOptions, schedule: dict[str, float] | No
                         "base_url": world.tradegecko.url, "schedule": sched, "rate_limit": rate,
                         "credentials": {"access_token": TG_TOKEN}})
     return AppConfig.model_validate({
-        "runner": {"concurrency": opts.concurrency},
+        # The cursor look-back: every poll re-reads the orders created this long ago. The default
+        # (600 s) at a 5 s poll re-reads each order 120 times; at volume a shorter window pays.
+        "runner": {"concurrency": opts.concurrency, "overlap_seconds": opts.overlap_seconds},
         "merchants": [{"name": "bench"}],
         "connections": connections,
         "routes": [{"source": f"houzz-{s.key}", "backend": "tradegecko"} for s in world.stores],

@@ -30,6 +30,8 @@ def bench(
     concurrency: Annotated[int, typer.Option("--concurrency", min=1, max=256,
                                              help="Calls in flight per job (the hub) and per stage (the floor).")]
     = 8,
+    overlap: Annotated[float, typer.Option("--overlap", help="The hub's cursor look-back (runner."
+                                           "overlap_seconds) in seconds.")] = 120.0,
     no_floor: Annotated[bool, typer.Option("--no-floor", help="Skip the floor run.")] = False,
     profile: Annotated[Path | None, typer.Option("--profile", help="Profile the hub (pyinstrument) into this "
                                                  "text file.")] = None,
@@ -57,7 +59,7 @@ def bench(
     opts = BenchOptions(orders=orders, sources=min(sources, orders), database_url=database_url, runner=runner,
                         real_limits=real_limits, duration=duration, concurrency=concurrency, floor=not no_floor,
                         timeout=timeout, profile_to=str(profile.resolve()) if profile else None,
-                        tracemalloc=tracemalloc)
+                        tracemalloc=tracemalloc, overlap_seconds=overlap)
     live = None if as_json else Live(console=console, refresh_per_second=4, transient=True)
 
     def progress(p: dict[str, Any]) -> None:

@@ -54,11 +54,13 @@ async def pickup(ctx: JobContext) -> None:
 
 def record_shipment(ctx: JobContext, conn: Any, shipment: Shipment) -> str:
     d, s = t.deliveries, t.shipments
-    match = d.c.cust_ref == shipment.order_ref
-    if shipment.backend_order_id:
-        match = sa.or_(match, d.c.backend_order_id == shipment.backend_order_id)
-    delivery = conn.execute(
-        sa.select(d.c.order_id).where(d.c.backend_id == ctx.row.id, match)).first()
+    # By our reference, else by the backend's order id: two indexed lookups (an OR of the two
+    # would scan every delivery of the backend for each shipment).
+    delivery = conn.execute(sa.select(d.c.order_id).where(
+        d.c.backend_id == ctx.row.id, d.c.cust_ref == shipment.order_ref)).first()
+    if delivery is None and shipment.backend_order_id:
+        delivery = conn.execute(sa.select(d.c.order_id).where(
+            d.c.backend_id == ctx.row.id, d.c.backend_order_id == shipment.backend_order_id)).first()
     if delivery is None:
         return "unmatched"
     order_id = int(delivery.order_id)
