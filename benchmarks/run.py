@@ -225,15 +225,19 @@ def _calls(logs: list[CallLog], orders: int) -> dict[str, Any]:
 def _figures(result: dict[str, Any], orders: int) -> dict[str, Any]:
     state = result["state"]
     lat = state.latencies
+    done = orders if result["finished"] else state.confirmed  # a time-boxed run counts what got through
     out = {
         "finished": result["finished"],
         "seconds": round(result["seconds"], 2),
-        "orders_per_second": round(orders / result["seconds"], 2) if result["seconds"] else None,
+        "orders_per_second": round(done / result["seconds"], 2) if result["seconds"] else None,
         "latency_seconds": {"p50": _r(percentile(lat, 50)), "p99": _r(percentile(lat, 99)),
                             "max": _r(max(lat, default=None))},
         "calls": _calls(result["logs"], orders),
         **state.summary(),
     }
+    if not result["finished"]:
+        out["note"] = ("the run stopped before every order got through: orders and confirmations not made yet "
+                       "are counted as lost")
     usage = result.get("usage")
     if usage is not None:
         out["hub"] = {**asdict(usage), "cpu_seconds_per_1000_orders": round(usage.cpu_seconds / orders * 1000, 2)}
