@@ -9,7 +9,7 @@ import click
 import typer
 
 from orderbridge import __version__
-from orderbridge.cli import chaos, connections, db_backup, demo, keys, mappings, ops, orders, sandbox
+from orderbridge.cli import bench, chaos, connections, db_backup, demo, keys, mappings, ops, orders, sandbox
 from orderbridge.cli import distributed as distributed_cli
 from orderbridge.cli import users as users_cli
 from orderbridge.cli.common import err_console
@@ -55,6 +55,7 @@ app.command("sandbox")(sandbox.sandbox)
 app.add_typer(users_cli.app, name="users")
 app.add_typer(keys.app, name="keys")
 app.command("chaos")(chaos.chaos)
+app.command("bench")(bench.bench)
 
 
 def run() -> None:

@@ -43,6 +43,12 @@ class JobContext:
     def tx(self) -> Any:
         return self.hub.db.begin()
 
+    async def write(self, fn: Callable[[Connection], T]) -> T:
+        """``fn(conn)`` in a transaction shared with the other steps writing now; returns once committed."""
+        from orderbridge.engine.group_commit import group_commit
+
+        return await group_commit(self.hub).run(fn)
+
     def count(self, n: int = 1) -> None:
         self.processed += n
 

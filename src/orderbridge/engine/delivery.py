@@ -48,14 +48,19 @@ async def workflow(ctx: JobContext) -> None:
         ).all()
 
     async def run(row: Any) -> None:
-        with ctx.tx() as conn:
+        def claim(conn: Any) -> Any:
             if not steps.claim(conn, w, row.id):
-                return
-            order_row = conn.execute(sa.select(o).where(o.c.id == row.order_id)).one()
+                return None
+            return conn.execute(sa.select(o).where(o.c.id == row.order_id)).one()
+
+        order_row = await ctx.write(claim)
+        if order_row is None:
+            return
         note = await attempt(ctx, w, row, row.label, lambda: src.run_workflow_step(row.name, stored_order(order_row)))
         if failed(note):
             return
-        with ctx.tx() as conn:
+
+        def done(conn: Any) -> None:
             steps.succeed(conn, w, row.id)
             event(conn, row.order_id, "workflow", f"{row.label}: done" + (f" ({note})" if note else ""))
             if _release_delivery_if_ready(conn, row.order_id):
@@ -64,6 +69,8 @@ async def workflow(ctx: JobContext) -> None:
                 if backend_id is not None:
                     ctx.hub.wake(conn, int(backend_id), "deliver")
             recompute_status(conn, row.order_id)
+
+        await ctx.write(done)
         ctx.count()
 
     await ctx.each(rows, run)
@@ -129,7 +136,8 @@ async def _deliver_one(ctx: JobContext, backend: Any, routes: dict[int, Any], so
     source = sources.get(row.connection_id)
     if route is None or source is None:
         return
-    with ctx.tx() as conn:
+    def prepare(conn: Any) -> Any:
+        """The request to send, with the intent committed; None when it must not be sent now."""
         order_row = conn.execute(sa.select(o).where(o.c.id == row.order_id)).one()
         try:
             request = delivery_request(
@@ -139,19 +147,25 @@ async def _deliver_one(ctx: JobContext, backend: Any, routes: dict[int, Any], so
         except DataError as exc:
             steps.fail_data(conn, d, row.id, exc.message)
             set_error(conn, row.order_id, exc.code, exc.message, exc.fix)
-            return
+            return None
         except ValidationError as exc:
             msg = describe_validation_error(exc, order_row.cust_po_no)
             steps.fail_data(conn, d, row.id, msg)
             set_error(conn, row.order_id, "invalid_order", msg, "correct the order at the source, then re-pull it")
-            return
+            return None
         if backend.requires_payment(request) and not order_row.paid:
             conn.execute(d.update().where(d.c.id == row.id).values(
                 state=steps.WAITING, last_error="waiting for payment"))
             event(conn, row.order_id, "waiting", "Waiting for payment before it is sent to " + ctx.row.name)
-            return
+            return None
         if not steps.claim(conn, d, row.id):  # the intent, committed before the call
-            return
+            return None
+        return request
+
+    request = await ctx.write(prepare)
+    if request is None:
+        return
+
     async def send() -> tuple[str, str]:
         if row.attempts > 0 and backend.capabilities.lookup_by_reference:
             # An earlier attempt may have reached the backend: look before creating again.
@@ -167,11 +181,14 @@ async def _deliver_one(ctx: JobContext, backend: Any, routes: dict[int, Any], so
     if failed(sent):
         return
     backend_id, how = sent
-    with ctx.tx() as conn:
+
+    def done(conn: Any) -> None:
         steps.succeed(conn, d, row.id, backend_order_id=str(backend_id))
         clear_error(conn, row.order_id)
         note = backend.take_delivery_note(request.cust_ref)
         event(conn, row.order_id, "delivered",
               f"Order {how} in {ctx.row.name} as {request.cust_ref} (id {backend_id})" + (f": {note}" if note else ""))
         recompute_status(conn, row.order_id)
+
+    await ctx.write(done)
     ctx.count()

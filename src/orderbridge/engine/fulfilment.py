@@ -19,6 +19,8 @@ from orderbridge.ledger import schema as t
 
 log = logging.getLogger("orderbridge.engine.fulfilment")
 
+SHIPMENT_BATCH = 100
+
 
 async def pickup(ctx: JobContext) -> None:
     """Read shipments from the backend since the cursor (with overlap) into the ledger."""
@@ -29,13 +31,21 @@ async def pickup(ctx: JobContext) -> None:
         cursor = read_cursor(conn, ctx.row.id, "shipments")
     now = utcnow()
     unmatched = 0
+    batch: list[Shipment] = []
+
+    def flush() -> None:
+        nonlocal unmatched
+        with ctx.tx() as conn:  # a page's shipments in one transaction
+            outcomes = [record_shipment(ctx, conn, shipment) for shipment in batch]
+        batch.clear()
+        ctx.count(outcomes.count("new"))
+        unmatched += outcomes.count("unmatched")
+
     async for shipment in backend.shipments(Window(window_start(cursor, ctx.hub.runner.overlap_seconds), now)):
-        with ctx.tx() as conn:
-            outcome = record_shipment(ctx, conn, shipment)
-        if outcome == "new":
-            ctx.count()
-        elif outcome == "unmatched":
-            unmatched += 1
+        batch.append(shipment)
+        if len(batch) >= SHIPMENT_BATCH:
+            flush()
+    flush()
     with ctx.tx() as conn:
         write_cursor(conn, ctx.row.id, "shipments", now)
     if unmatched:
@@ -44,11 +54,13 @@ async def pickup(ctx: JobContext) -> None:
 
 def record_shipment(ctx: JobContext, conn: Any, shipment: Shipment) -> str:
     d, s = t.deliveries, t.shipments
-    match = d.c.cust_ref == shipment.order_ref
-    if shipment.backend_order_id:
-        match = sa.or_(match, d.c.backend_order_id == shipment.backend_order_id)
-    delivery = conn.execute(
-        sa.select(d.c.order_id).where(d.c.backend_id == ctx.row.id, match)).first()
+    # By our reference, else by the backend's order id: two indexed lookups (an OR of the two
+    # would scan every delivery of the backend for each shipment).
+    delivery = conn.execute(sa.select(d.c.order_id).where(
+        d.c.backend_id == ctx.row.id, d.c.cust_ref == shipment.order_ref)).first()
+    if delivery is None and shipment.backend_order_id:
+        delivery = conn.execute(sa.select(d.c.order_id).where(
+            d.c.backend_id == ctx.row.id, d.c.backend_order_id == shipment.backend_order_id)).first()
     if delivery is None:
         return "unmatched"
     order_id = int(delivery.order_id)
@@ -103,16 +115,21 @@ async def upload(ctx: JobContext) -> None:
             .order_by(c.c.id).limit(1000)).all()
 
     async def run(row: Any) -> None:
-        with ctx.tx() as conn:
+        def claim(conn: Any) -> Any:
             if not steps.claim(conn, c, row.id):
-                return
+                return None
             order_row = conn.execute(
                 sa.select(o, t.deliveries.c.backend_order_id).join(t.deliveries, t.deliveries.c.order_id == o.c.id)
                 .where(o.c.id == row.order_id)).one()
             q = sa.select(t.shipments.c.data).where(t.shipments.c.order_id == row.order_id)
             if row.shipment_ids:
                 q = q.where(t.shipments.c.external_id.in_(row.shipment_ids))
-            shipments = [Shipment.model_validate(r.data) for r in conn.execute(q.order_by(t.shipments.c.id))]
+            return order_row, [Shipment.model_validate(r.data) for r in conn.execute(q.order_by(t.shipments.c.id))]
+
+        claimed = await ctx.write(claim)
+        if claimed is None:
+            return
+        order_row, shipments = claimed
         stored = stored_order(order_row)
 
         async def confirm() -> str:
@@ -123,11 +140,14 @@ async def upload(ctx: JobContext) -> None:
         note = await attempt(ctx, c, row, "Shipment confirmation refused", confirm)
         if failed(note):
             return
-        with ctx.tx() as conn:
+
+        def done(conn: Any) -> None:
             steps.succeed(conn, c, row.id, note=note)
             event(conn, row.order_id, "confirmed", f"Shipment confirmed to {ctx.row.name}"
                   + (f": {note}" if note else ""))
             recompute_status(conn, row.order_id)
+
+        await ctx.write(done)
         ctx.count()
 
     await ctx.each(rows, run)

@@ -59,6 +59,7 @@ class Hub:
     # Set by the distributed runner: queue a job run inside the caller's ledger transaction.
     waker: Callable[[Connection, int, str], None] | None = None
     _live: dict[int, tuple[Any, Connector]] = field(default_factory=dict)
+    _group_commit: Any = None  # engine/group_commit.py, created on first use in the running loop
 
     def box(self) -> SecretBox:
         if self.secrets is None:

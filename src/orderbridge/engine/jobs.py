@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 import sqlalchemy as sa
+from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
 from orderbridge.config import DEFAULT_SCHEDULE
@@ -93,26 +94,30 @@ def _holder_dead(owner: str | None) -> bool:
 
 
 def acquire(hub: Hub, connection_id: int, job: str, owner: str) -> bool:
+    with hub.db.begin() as conn:
+        return _acquire(conn, hub, connection_id, job, owner)
+
+
+def _acquire(conn: Connection, hub: Hub, connection_id: int, job: str, owner: str) -> bool:
     js = t.job_state
     now = utcnow()
     until = now + timedelta(seconds=hub.runner.lease_seconds)
-    with hub.db.begin() as conn:
-        row = conn.execute(sa.select(js.c.lease_owner, js.c.lease_expires_at).where(
-            js.c.connection_id == connection_id, js.c.job == job)).first()
-        if row is None:
-            try:
-                with conn.begin_nested():
-                    conn.execute(js.insert().values(connection_id=connection_id, job=job, lease_owner=owner,
-                                                    lease_expires_at=until, last_started_at=now, last_error=""))
-                return True
-            except IntegrityError:
-                return False
-        free = sa.or_(js.c.lease_owner.is_(None), js.c.lease_expires_at < now)
-        if _holder_dead(row.lease_owner):
-            free = sa.or_(free, js.c.lease_owner == row.lease_owner)
-        res = conn.execute(js.update().where(js.c.connection_id == connection_id, js.c.job == job, free)
-                           .values(lease_owner=owner, lease_expires_at=until, last_started_at=now))
-        return res.rowcount == 1
+    row = conn.execute(sa.select(js.c.lease_owner, js.c.lease_expires_at).where(
+        js.c.connection_id == connection_id, js.c.job == job)).first()
+    if row is None:
+        try:
+            with conn.begin_nested():
+                conn.execute(js.insert().values(connection_id=connection_id, job=job, lease_owner=owner,
+                                                lease_expires_at=until, last_started_at=now, last_error=""))
+            return True
+        except IntegrityError:
+            return False
+    free = sa.or_(js.c.lease_owner.is_(None), js.c.lease_expires_at < now)
+    if _holder_dead(row.lease_owner):
+        free = sa.or_(free, js.c.lease_owner == row.lease_owner)
+    res = conn.execute(js.update().where(js.c.connection_id == connection_id, js.c.job == job, free)
+                       .values(lease_owner=owner, lease_expires_at=until, last_started_at=now))
+    return res.rowcount == 1
 
 
 def renew(hub: Hub, connection_id: int, job: str, owner: str) -> None:
@@ -125,13 +130,18 @@ def renew(hub: Hub, connection_id: int, job: str, owner: str) -> None:
 
 def release(hub: Hub, row: ConnectionRow, job: str, owner: str, status: str, error: str, processed: int,
             next_run_in: float) -> None:
+    with hub.db.begin() as conn:
+        _release(conn, row, job, owner, status, error, processed, next_run_in)
+
+
+def _release(conn: Connection, row: ConnectionRow, job: str, owner: str, status: str, error: str, processed: int,
+             next_run_in: float) -> None:
     js = t.job_state
     now = utcnow()
-    with hub.db.begin() as conn:
-        conn.execute(js.update().where(js.c.connection_id == row.id, js.c.job == job, js.c.lease_owner == owner)
-                     .values(lease_owner=None, lease_expires_at=None, last_finished_at=now, last_status=status,
-                             last_error=error, last_processed=processed,
-                             next_run_at=now + timedelta(seconds=next_run_in)))
+    conn.execute(js.update().where(js.c.connection_id == row.id, js.c.job == job, js.c.lease_owner == owner)
+                 .values(lease_owner=None, lease_expires_at=None, last_finished_at=now, last_status=status,
+                         last_error=error, last_processed=processed,
+                         next_run_at=now + timedelta(seconds=next_run_in)))
 
 
 @dataclass
@@ -149,10 +159,10 @@ async def run_job(hub: Hub, row: ConnectionRow, job: str, owner: str | None = No
     """Run one job for one connection if nobody else is running it; record its health."""
     spec = JOBS[job]
     owner = owner or new_owner()
-    if not acquire(hub, row.id, job, owner):
-        return RunResult(job, row.name, ran=False)
     ctx = JobContext(hub=hub, row=row, job=job)
-    with hub.db.begin() as conn:
+    with hub.db.begin() as conn:  # the lease and the run's record in one transaction
+        if not _acquire(conn, hub, row.id, job, owner):
+            return RunResult(job, row.name, ran=False)
         run_id = new_id(conn.execute(t.job_runs.insert().values(
             connection_id=row.id, job=job, owner=owner, started_at=ctx.started, status="running",
             processed=0, error="")))
@@ -177,7 +187,7 @@ async def run_job(hub: Hub, row: ConnectionRow, job: str, owner: str | None = No
             log.exception("%s of %s failed", spec.title, row.name)
     finally:
         beat.cancel()
-    with hub.db.begin() as conn:
+    with hub.db.begin() as conn:  # the run's outcome, its alert and the lease's release together
         conn.execute(t.job_runs.update().where(t.job_runs.c.id == run_id).values(
             finished_at=utcnow(), status=status, processed=ctx.processed, error=error))
         if status == "failed" and error:
@@ -187,8 +197,8 @@ async def run_job(hub: Hub, row: ConnectionRow, job: str, owner: str | None = No
                       f"{row.name}); the job keeps retrying")
         else:
             resolve_alert(conn, alert_key)
-    release(hub, row, job, owner, status, error, ctx.processed,
-            interval(row, job) if status == "ok" else min(60.0, interval(row, job) * 4))
+        _release(conn, row, job, owner, status, error, ctx.processed,
+                 interval(row, job) if status == "ok" else min(60.0, interval(row, job) * 4))
     await _persist_rotated_credentials(hub, row)
     return RunResult(job, row.name, ran=True, status=status, processed=ctx.processed, error=error,
                      notes="; ".join(ctx.notes))

@@ -112,7 +112,8 @@ def admin_routes(state: HoldedSandbox) -> list[BaseRoute]:
             found = docs.documents_matching(acc, q["ref"], doc_type)
         else:
             found = [d for t in ([doc_type] if doc_type else DOC_TYPES) for d in acc.docs.get(t, {}).values()]
-        return {"count": len(found), "documents": [{"docType": d.doc_type, **d.wire()} for d in found]}
+        return {"count": len(found), "documents": [{"docType": d.doc_type, **d.wire(), "storedAt": d.stored_at}
+                                                for d in found]}
 
     async def contacts(request: Request) -> Any:
         return list(account(request).contacts.values())

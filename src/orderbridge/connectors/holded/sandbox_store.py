@@ -180,6 +180,7 @@ class Document:
     shipping: dict[str, str] = field(default_factory=dict)
     canceled: bool = False
     moved_stock: bool = False
+    stored_at: float = field(default_factory=time.time)  # sub-second creation time, for latency figures
 
     _totals: tuple[float, float, float, float] | None = None
 

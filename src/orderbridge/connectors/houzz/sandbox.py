@@ -16,6 +16,7 @@ import itertools
 import json
 import random
 import re
+import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
@@ -111,6 +112,7 @@ class HOrder:
     shipment: dict[str, Any] | None = None
     cancel: dict[str, Any] | None = None
     history: list[dict[str, Any]] = field(default_factory=list)
+    received_at: float = field(default_factory=time.time)  # when the sandbox stored it (for latency figures)
 
 
 @dataclass
@@ -860,7 +862,8 @@ class _App:
 
         def order_state(order: HOrder, history: bool = True) -> dict[str, Any]:
             out = {"OrderId": order.order_id, "status": order.status, "Created": order.created,
-                   "visible": sb.visible(order), "shipment": order.shipment, "cancel": order.cancel}
+                   "received_at": order.received_at, "visible": sb.visible(order), "shipment": order.shipment,
+                   "cancel": order.cancel}
             if history:
                 out["history"] = order.history
             return out

@@ -1,0 +1,76 @@
+"""The benchmark's table and its JSON file."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from rich.table import Table
+
+RESULTS = Path("benchmarks") / "results"
+
+
+def default_out() -> Path:
+    return RESULTS / f"{datetime.now(UTC).strftime('%Y%m%dT%H%M%SZ')}.json"
+
+
+def save(report: dict[str, Any], out: Path) -> Path:
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(report, indent=2, default=str) + "\n")
+    return out
+
+
+def _fmt(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:,.3f}".rstrip("0").rstrip(".") if abs(value) < 100 else f"{value:,.1f}"
+    return str(value)
+
+
+def table(report: dict[str, Any]) -> Table:
+    opts = report["options"]
+    if "orders" not in opts:  # latency mode
+        t = Table(title="orderbridge bench --latency: order created at the source -> created in the backend")
+        for col in ("path", "orders", "delivered", "p50 (s)", "p99 (s)", "max (s)"):
+            t.add_column(col)
+        for mode, lat in report["latency"]["by_mode"].items():
+            t.add_row(mode, *(_fmt(lat[k]) for k in ("orders", "delivered", "p50", "p99", "max")))
+        return t
+    db = "PostgreSQL" if (opts.get("database_url") or "").startswith("post") else "SQLite"
+    title = (f"orderbridge bench: {opts['orders']:,} orders, {opts['sources']} Houzz stores -> TradeGecko, "
+             f"{opts['runner']} runner, {db}{', real rate limits' if opts['real_limits'] else ''}")
+    t = Table(title=title)
+    t.add_column("figure")
+    runs = [k for k in ("orderbridge", "floor") if k in report]
+    for name in runs:
+        t.add_column(name, justify="right")
+    rows = [
+        ("finished", lambda r: r["finished"]),
+        ("wall time (s)", lambda r: r["seconds"]),
+        ("orders / s end to end", lambda r: r["orders_per_second"]),
+        ("latency source -> backend p50 (s)", lambda r: r["latency_seconds"]["p50"]),
+        ("latency source -> backend p99 (s)", lambda r: r["latency_seconds"]["p99"]),
+        ("API calls / order", lambda r: r["calls"]["per_order"]),
+        ("calls answered 429", lambda r: r["calls"]["answered_429"]),
+        ("hub CPU s / 1,000 orders", lambda r: r.get("hub", {}).get("cpu_seconds_per_1000_orders")),
+        ("hub peak RSS (MB)", lambda r: r.get("hub", {}).get("peak_rss_mb")),
+        ("lost orders", lambda r: r["lost_orders"]),
+        ("duplicated orders", lambda r: r["duplicated_orders"]),
+        ("lost confirmations", lambda r: r["lost_confirmations"]),
+        ("duplicated confirmations", lambda r: r["duplicated_confirmations"]),
+        ("listings out of sync", lambda r: r["inventory_listings_out_of_sync"]),
+    ]
+    for label, get in rows:
+        t.add_row(label, *(_fmt(get(report[name])) for name in runs))
+    kinds = sorted({k for name in runs for k in report[name]["calls"]["per_order_by_kind"]})
+    for kind in kinds:
+        t.add_row(f"  {kind} / order", *(_fmt(report[name]["calls"]["per_order_by_kind"].get(kind)) for name in runs))
+    if "ratio_to_floor" in report:
+        t.add_row("[bold]orderbridge time / floor time[/]", _fmt(report["ratio_to_floor"]), "1")
+    for api, lim in report.get("rate_limits", {}).items():
+        t.add_row(f"{api}: share of allowed call rate", _fmt(lim["share_of_allowed"]), *([""] * (len(runs) - 1)))
+        t.add_row(f"{api}: share of calls answered 429", _fmt(lim["share_429"]), *([""] * (len(runs) - 1)))
+    return t

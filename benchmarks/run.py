@@ -1,0 +1,296 @@
+"""One benchmark run: orderbridge through the whole lifecycle, then the floor on fresh sandboxes."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from benchmarks.floor import Floor
+from benchmarks.ledger import fresh_ledger
+from benchmarks.metrics import CallLog, end_state, inventory_mismatches, percentile
+from benchmarks.runner import RUNNERS, HubSpec, Runner
+from benchmarks.warehouse import Warehouse
+from benchmarks.world import TG_TOKEN, World, make_stores, seed_catalog, seed_orders, start_sandboxes
+from orderbridge.config import AppConfig
+from orderbridge.connectors.errors import ConfigError
+from orderbridge.connectors.sandbox_kit import free_port
+
+Progress = Callable[[dict[str, Any]], None]
+
+# Job intervals (seconds) for throughput runs. A busy job runs back to back anyway (a run takes a
+# batch); the interval is the pause of an idle one, and each idle run costs the ledger a few commits.
+SCHEDULE = {"download": 5, "workflow": 1, "deliver": 1, "shipments": 2, "upload": 1, "cancels": 30,
+            "inventory": 10, "stock": 10}
+UNLIMITED = {"calls": 1_000_000, "period": 1}  # the hub's own call budget, when the sandboxes enforce none
+
+
+@dataclass
+class BenchOptions:
+    orders: int = 10_000
+    sources: int = 10
+    database_url: str | None = None
+    runner: str = "embedded"
+    real_limits: bool = False
+    duration: float = 180.0  # --real-limits: how long to run (the documented limits allow ~1 order a second)
+    concurrency: int = 8
+    floor: bool = True
+    timeout: float = 3600.0
+    profile_to: str | None = None
+    tracemalloc: bool = False
+    seed: int = 7
+    keep_ledger: bool = False
+    overlap_seconds: float = 120.0
+
+
+def hub_config(world: World, opts: BenchOptions, schedule: dict[str, float] | None = None) -> AppConfig:
+    rate = None if opts.real_limits else UNLIMITED
+    sched = schedule or SCHEDULE
+    connections: list[dict[str, Any]] = [
+        {"name": f"houzz-{s.key}", "merchant": "bench", "type": "houzz_seller", "test_mode": True,
+         "base_url": world.houzz.url, "schedule": sched, "rate_limit": rate,
+         "credentials": {"app_id": s.app_name, "username": s.user_name, "token": s.token}}
+        for s in world.stores]
+    connections.append({"name": "tradegecko", "merchant": "bench", "type": "tradegecko", "test_mode": True,
+                        "base_url": world.tradegecko.url, "schedule": sched, "rate_limit": rate,
+                        "credentials": {"access_token": TG_TOKEN}})
+    return AppConfig.model_validate({
+        # The cursor look-back: every poll re-reads the orders created this long ago. The default
+        # (600 s) at a 5 s poll re-reads each order 120 times; at volume a shorter window pays.
+        "runner": {"concurrency": opts.concurrency, "overlap_seconds": opts.overlap_seconds},
+        "merchants": [{"name": "bench"}],
+        "connections": connections,
+        "routes": [{"source": f"houzz-{s.key}", "backend": "tradegecko"} for s in world.stores],
+    })
+
+
+@contextlib.contextmanager
+def isolated_data_dir() -> Iterator[Path]:
+    """The run's ledger, secret key and profile live in a directory of their own."""
+    before = os.environ.get("ORDERBRIDGE_DATA_DIR")
+    with tempfile.TemporaryDirectory(prefix="orderbridge-bench-") as tmp:
+        os.environ["ORDERBRIDGE_DATA_DIR"] = tmp
+        try:
+            yield Path(tmp)
+        finally:
+            if before is None:
+                os.environ.pop("ORDERBRIDGE_DATA_DIR", None)
+            else:
+                os.environ["ORDERBRIDGE_DATA_DIR"] = before
+
+
+def prepare_ledger(url: str, cfg: AppConfig) -> None:
+    from orderbridge.engine.hub import Hub
+    from orderbridge.engine.provision import apply_config
+    from orderbridge.ledger.db import open_ledger
+
+    hub = Hub(db=open_ledger(url))
+    apply_config(hub, cfg)
+    hub.db.dispose()
+
+
+async def wait_healthy(url: str, runner: Any, within: float = 60.0) -> None:
+    deadline = time.monotonic() + within
+    async with httpx.AsyncClient() as http:
+        while time.monotonic() < deadline:
+            if hasattr(runner, "alive") and not runner.alive():
+                raise ConfigError("the hub process exited while starting", fix="see its messages above")
+            with contextlib.suppress(httpx.HTTPError):
+                if (await http.get(url + "/health", timeout=2)).status_code == 200:
+                    return
+            await asyncio.sleep(0.1)
+    raise ConfigError(f"the hub did not answer at {url} within {within:.0f} s")
+
+
+def shipped_count(world: World) -> int:
+    with world.houzz.admin() as h:
+        return sum(int(h.get(f"/accounts/{s.key}").json()["orders_by_status"].get("Shipped", 0))
+                   for s in world.stores)
+
+
+def new_world(opts: BenchOptions) -> World:
+    houzz, tradegecko = start_sandboxes(opts.real_limits)
+    try:
+        world = seed_catalog(houzz, tradegecko, make_stores(opts.sources))
+        seed_orders(world, opts.orders, opts.seed)
+    except Exception:
+        houzz.stop()
+        tradegecko.stop()
+        raise
+    return world
+
+
+def stop_world(world: World) -> None:
+    world.houzz.stop()
+    world.tradegecko.stop()
+
+
+async def _until_done(world: World, total: int, started: float, deadline: float, phase: str,
+                      progress: Progress, logs: list[CallLog], done_when_shipped: bool = True) -> tuple[bool, float]:
+    """Wait until every order is confirmed at its store and the listings show TradeGecko's stock."""
+    finished_at = 0.0
+    while time.monotonic() < deadline:
+        await asyncio.sleep(1.0)
+        shipped = await asyncio.to_thread(shipped_count, world)
+        elapsed = time.monotonic() - started
+        progress({"phase": phase, "confirmed": shipped, "orders": total, "elapsed": round(elapsed, 1),
+                  "calls": sum(log.total for log in logs)})
+        if shipped >= total and done_when_shipped:
+            if not await asyncio.to_thread(inventory_mismatches, world):
+                finished_at = time.monotonic()
+                return True, finished_at - started
+    return False, time.monotonic() - started
+
+
+async def run_hub(opts: BenchOptions, world: World, workdir: Path, progress: Progress) -> dict[str, Any]:
+    runner: Runner = RUNNERS[opts.runner](tracemalloc=opts.tracemalloc, profile_to=opts.profile_to)
+    cfg = hub_config(world, opts)
+    logs = [CallLog("houzz", world.houzz.url), CallLog("tradegecko", world.tradegecko.url)]
+    with fresh_ledger(opts.database_url, workdir, "hub", keep=opts.keep_ledger) as url:
+        await asyncio.to_thread(prepare_ledger, url, cfg)
+        port = free_port()
+        runner.start(HubSpec(url, cfg.runner.model_dump(), port))
+        usage = None
+        tasks: list[asyncio.Task[Any]] = []
+        try:
+            await wait_healthy(f"http://127.0.0.1:{port}", runner)
+            started = time.monotonic()
+            async with httpx.AsyncClient() as http:
+                tasks = [asyncio.create_task(Warehouse(world, opts.concurrency).run()),
+                         *(asyncio.create_task(log.follow(http)) for log in logs)]
+                limit = opts.duration if opts.real_limits else opts.timeout
+                finished, elapsed = await _until_done(world, len(world.order_ids), started, started + limit, "hub",
+                                                      progress, logs, done_when_shipped=not opts.real_limits)
+                for task in tasks:
+                    task.cancel()
+                await asyncio.gather(*tasks, return_exceptions=True)
+                usage = await asyncio.to_thread(runner.stop)
+                for log in logs:
+                    await log.poll(http)
+        finally:
+            for task in tasks:
+                task.cancel()
+            if usage is None:
+                with contextlib.suppress(Exception):
+                    await asyncio.to_thread(runner.stop)
+    state = await asyncio.to_thread(end_state, world, check_inventory=True)
+    return {"finished": finished, "seconds": elapsed, "usage": usage, "state": state, "logs": logs}
+
+
+async def run_floor(opts: BenchOptions, world: World, progress: Progress) -> dict[str, Any]:
+    logs = [CallLog("houzz", world.houzz.url), CallLog("tradegecko", world.tradegecko.url)]
+    floor = Floor(world, concurrency=opts.concurrency)
+    async with httpx.AsyncClient() as http:
+        tasks = [asyncio.create_task(Warehouse(world, opts.concurrency).run()),
+                 *(asyncio.create_task(log.follow(http)) for log in logs)]
+        started = time.monotonic()
+
+        async def report() -> None:
+            while True:
+                await asyncio.sleep(1.0)
+                progress({"phase": "floor", "confirmed": floor.confirmed, "orders": len(world.order_ids),
+                          "elapsed": round(time.monotonic() - started, 1), "calls": sum(log.total for log in logs)})
+
+        ticker = asyncio.create_task(report())
+        try:
+            seconds = await asyncio.wait_for(floor.run(), opts.timeout)
+        finally:
+            for task in [*tasks, ticker]:
+                task.cancel()
+            await asyncio.gather(*tasks, ticker, return_exceptions=True)
+        for log in logs:
+            await log.poll(http)
+    state = await asyncio.to_thread(end_state, world, check_inventory=True)
+    return {"finished": True, "seconds": seconds, "state": state, "logs": logs}
+
+
+def _calls(logs: list[CallLog], orders: int) -> dict[str, Any]:
+    kinds: dict[str, int] = {}
+    for log in logs:
+        kinds.update(log.kinds)
+    total = sum(kinds.values())
+    return {"total": total, "per_order": round(total / max(orders, 1), 3),
+            "per_order_by_kind": {k: round(v / max(orders, 1), 3) for k, v in sorted(kinds.items())},
+            "answered_429": sum(log.rate_limited for log in logs)}
+
+
+def _figures(result: dict[str, Any], orders: int) -> dict[str, Any]:
+    state = result["state"]
+    lat = state.latencies
+    done = orders if result["finished"] else state.confirmed  # a time-boxed run counts what got through
+    out = {
+        "finished": result["finished"],
+        "seconds": round(result["seconds"], 2),
+        "orders_per_second": round(done / result["seconds"], 2) if result["seconds"] else None,
+        "latency_seconds": {"p50": _r(percentile(lat, 50)), "p99": _r(percentile(lat, 99)),
+                            "max": _r(max(lat, default=None))},
+        "calls": _calls(result["logs"], orders),
+        **state.summary(),
+    }
+    if not result["finished"]:
+        out["note"] = ("the run stopped before every order got through: orders and confirmations not made yet "
+                       "are counted as lost")
+    usage = result.get("usage")
+    if usage is not None:
+        out["hub"] = {**asdict(usage), "cpu_seconds_per_1000_orders": round(usage.cpu_seconds / orders * 1000, 2)}
+    return out
+
+
+def _r(value: float | None) -> float | None:
+    return None if value is None else round(value, 3)
+
+
+def _limits(logs: list[CallLog], sources: int, seconds: float) -> dict[str, Any]:
+    """Achieved call rate against the documented limits (busy period: first to last call)."""
+    allowed = {"houzz": 60 / 60 * sources, "tradegecko": 300 / 300}
+    out = {}
+    for log in logs:
+        rate = log.total / seconds if seconds else 0.0
+        out[log.api] = {"calls": log.total, "allowed_per_second": allowed[log.api],
+                        "achieved_per_second": round(rate, 3),
+                        "share_of_allowed": round(rate / allowed[log.api], 3),
+                        "answered_429": log.rate_limited,
+                        "share_429": round(log.rate_limited / log.total, 4) if log.total else 0.0}
+    return out
+
+
+async def run_bench(opts: BenchOptions, progress: Progress) -> dict[str, Any]:
+    if opts.runner not in RUNNERS:
+        raise ConfigError(f"unknown runner {opts.runner!r}", fix=f"use one of {sorted(RUNNERS)}")
+    report: dict[str, Any] = {"options": {k: v for k, v in asdict(opts).items() if k != "profile_to"},
+                              "machine": machine()}
+    with isolated_data_dir() as workdir:
+        progress({"phase": "seeding", "confirmed": 0, "orders": opts.orders, "elapsed": 0, "calls": 0})
+        world = await asyncio.to_thread(new_world, opts)
+        try:
+            hub = await run_hub(opts, world, workdir, progress)
+        finally:
+            stop_world(world)
+        report["orderbridge"] = _figures(hub, opts.orders)
+        if opts.real_limits:
+            report["rate_limits"] = _limits(hub["logs"], opts.sources, hub["seconds"])
+        if opts.floor and not opts.real_limits:
+            progress({"phase": "seeding (floor)", "confirmed": 0, "orders": opts.orders, "elapsed": 0, "calls": 0})
+            world = await asyncio.to_thread(new_world, opts)
+            try:
+                floor = await run_floor(opts, world, progress)
+            finally:
+                stop_world(world)
+            report["floor"] = _figures(floor, opts.orders)
+            report["ratio_to_floor"] = round(hub["seconds"] / floor["seconds"], 3) if floor["seconds"] else None
+    return report
+
+
+def machine() -> dict[str, Any]:
+    import platform
+
+    return {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform(),
+            "load_average": [round(x, 2) for x in os.getloadavg()]}

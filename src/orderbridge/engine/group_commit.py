@@ -1,0 +1,83 @@
+"""Group commit: the small transactions of concurrent steps, committed together.
+
+Every step records its intent before its external call and its result after it, each a tiny
+transaction; on SQLite (``synchronous=FULL``) each commit waits for the disk, and the hub's event
+loop waits with it. Steps that want to write at the same moment (a burst of answers arriving)
+hand their writes here: they run one after another, each in its own savepoint, inside ONE
+transaction, and every caller resumes only after that commit. Nothing is acknowledged before it
+is durable, so the exactly-once rules hold as with one transaction each.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from sqlalchemy.engine import Connection, Engine
+
+log = logging.getLogger("orderbridge.engine")
+
+T = TypeVar("T")
+Write = Callable[[Connection], Any]
+
+
+class GroupCommit:
+    def __init__(self, db: Engine) -> None:
+        self.db = db
+        self.loop = asyncio.get_running_loop()
+        self._pending: list[tuple[Write, asyncio.Future[Any]]] = []
+        self._scheduled = False
+
+    async def run(self, fn: Callable[[Connection], T]) -> T:
+        """Run ``fn(conn)`` in a transaction; return its result once that transaction is committed."""
+        fut: asyncio.Future[T] = self.loop.create_future()
+        self._pending.append((fn, fut))
+        if not self._scheduled:
+            self._scheduled = True
+            self.loop.call_soon(self._flush)  # after the callbacks already ready: they may join
+        return await fut
+
+    def _flush(self) -> None:
+        self._scheduled = False
+        batch = [(fn, fut) for fn, fut in self._pending if not fut.cancelled()]
+        self._pending = []
+        if not batch:
+            return
+        outcomes: list[tuple[asyncio.Future[Any], Any, BaseException | None]] = []
+        try:
+            with self.db.begin() as conn:
+                for fn, fut in batch:
+                    try:
+                        with conn.begin_nested():  # one write failing never takes the others down
+                            outcomes.append((fut, fn(conn), None))
+                    except Exception as exc:
+                        outcomes.append((fut, None, exc))
+        except Exception:
+            # The shared commit failed (a deadlock with another process, say): each on its own.
+            log.debug("group commit of %d writes failed; writing them one by one", len(batch), exc_info=True)
+            outcomes = [self._alone(fn, fut) for fn, fut in batch]
+        for fut, value, error in outcomes:
+            if fut.done():
+                continue
+            if error is not None:
+                fut.set_exception(error)
+            else:
+                fut.set_result(value)
+
+    def _alone(self, fn: Write, fut: asyncio.Future[Any]) -> tuple[asyncio.Future[Any], Any, BaseException | None]:
+        try:
+            with self.db.begin() as conn:
+                return fut, fn(conn), None
+        except Exception as exc:
+            return fut, None, exc
+
+
+def group_commit(hub: Any) -> GroupCommit:
+    """The hub's group committer for the running event loop."""
+    current = getattr(hub, "_group_commit", None)
+    if current is None or current.loop is not asyncio.get_running_loop() or current.db is not hub.db:
+        current = GroupCommit(hub.db)
+        hub._group_commit = current
+    return current
