@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -11,6 +10,7 @@ import sqlalchemy as sa
 
 from orderbridge.connectors.errors import ConfigError
 from orderbridge.ledger.db import _normalise
+from orderbridge.ledger.scratch import scratch_database
 
 
 @contextlib.contextmanager
@@ -23,19 +23,12 @@ def fresh_ledger(database_url: str | None, workdir: Path, label: str, keep: bool
     if url.get_backend_name() != "postgresql":
         raise ConfigError(f"the benchmark runs on SQLite or PostgreSQL, not {url.get_backend_name()!r}",
                           fix="give a postgresql://USER@HOST:PORT/DB URL, or none for SQLite")
-    name = f"ob_bench_{label}_{uuid.uuid4().hex[:8]}"
-    admin = sa.create_engine(url, isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    stack = contextlib.ExitStack()
+    try:  # only the creation's failure is the URL's fault; the run's own errors pass through unchanged
+        fresh = stack.enter_context(scratch_database(database_url, f"ob_bench_{label}", keep=keep))
     except sa.exc.OperationalError as exc:
         raise ConfigError(f"cannot create a database for the benchmark at {url.render_as_string()}: {exc.orig}",
                           fix="the URL's user needs CREATEDB (the bench makes a fresh database per run "
                               "and drops it afterwards)") from None
-    try:
-        yield url.set(database=name).render_as_string(hide_password=False)
-    finally:
-        if not keep:
-            with admin.connect() as conn:
-                conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.dispose()
+    with stack:
+        yield fresh

@@ -19,8 +19,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -29,24 +27,11 @@ import sqlalchemy as sa
 from tests.support import fleet
 
 from orderbridge.connectors.sandbox_kit import free_port
+from orderbridge.ledger.scratch import scratch_database
 from orderbridge.runners.cluster import start_cluster
 
 OB = [sys.executable, "-m", "tests.support.ob_cli"]  # `orderbridge` with the test shop pair registered
 PG_ADMIN = os.environ.get("ORDERBRIDGE_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
-
-
-@contextlib.contextmanager
-def fresh_pg(admin_url: str) -> Iterator[str]:
-    name = f"ob_bench_{uuid.uuid4().hex[:10]}"
-    admin = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    try:
-        yield admin_url.rsplit("/", 1)[0] + "/" + name
-    finally:
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.dispose()
 
 
 def _flow(urls: list[str], per_source: int, confirmed: Any, timeout: float) -> float:
@@ -92,7 +77,7 @@ def run_embedded(urls: list[str], per_source: int, workdir: Path, budget: int, t
 
 def run_distributed(urls: list[str], per_source: int, workers: int, workdir: Path, budget: int,
                     timeout: float) -> float:
-    with fresh_pg(PG_ADMIN) as db:
+    with scratch_database(PG_ADMIN) as db:
         config = fleet.write_config(workdir / f"cluster{workers}.toml", urls, database_url=db,
                                     calls_per_second=budget)
         with start_cluster(config, workers=workers, web=True, command=OB, log_dir=workdir / f"logs{workers}") as cl:

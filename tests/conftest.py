@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
-import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -17,6 +17,7 @@ from orderbridge.connectors.sandbox_kit import ServedApp
 from orderbridge.engine.hub import Hub
 from orderbridge.engine.provision import apply_config
 from orderbridge.ledger.db import open_ledger
+from orderbridge.ledger.scratch import scratch_database
 from tests.support import shop
 
 PG_ADMIN_URL = os.environ.get("ORDERBRIDGE_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
@@ -33,22 +34,16 @@ def _isolated_data_dir(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def _pg_database() -> Iterator[str]:
-    name = f"ob_test_{uuid.uuid4().hex[:10]}"
-    admin = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    stack = contextlib.ExitStack()
     try:
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+        url = stack.enter_context(scratch_database(PG_ADMIN_URL, "ob_test"))
     except sa.exc.OperationalError as exc:
         message = f"PostgreSQL is not reachable at {PG_ADMIN_URL} (set ORDERBRIDGE_TEST_PG): {exc.orig}"
         if os.environ.get("CI"):
             pytest.fail(message)  # CI starts PostgreSQL: never let its absence pass quietly
         pytest.skip(message)
-    try:
-        yield PG_ADMIN_URL.rsplit("/", 1)[0] + "/" + name
-    finally:
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.dispose()
+    with stack:
+        yield url
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
