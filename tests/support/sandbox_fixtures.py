@@ -3,9 +3,10 @@ admin client (reset before and after each test), and its URL."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
+import httpx
 import pytest
 
 from orderbridge.connectors.sandbox_kit import ServedApp
@@ -36,3 +37,19 @@ def sandbox_fixtures(
         return served.url
 
     return served, admin, url
+
+
+class SandboxAdmin:
+    """Base of each sandbox's admin client: the `/__sandbox__` surface over real HTTP."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.http = httpx.Client(base_url=url + "/__sandbox__", timeout=10)
+
+    def _ok(self, resp: httpx.Response) -> Any:
+        assert resp.status_code == 200, resp.text
+        return resp.json()
+
+
+async def collect(items: AsyncIterator[Any]) -> list[Any]:
+    return [i async for i in items]

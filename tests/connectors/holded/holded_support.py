@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-import httpx
+from tests.support.sandbox_fixtures import SandboxAdmin
 
 from orderbridge.connectors.base import DeliveryRequest
 from orderbridge.connectors.errors import TransientError
@@ -34,14 +34,7 @@ class ScaledBudget:
 FAST = ScaledBudget(1000.0)
 
 
-class Admin:
-    def __init__(self, url: str) -> None:
-        self.url = url
-        self.http = httpx.Client(base_url=url + "/__sandbox__", timeout=10)
-
-    def _ok(self, resp: httpx.Response) -> Any:
-        assert resp.status_code == 200, resp.text
-        return resp.json()
+class Admin(SandboxAdmin):
 
     def reset(self) -> None:
         self._ok(self.http.delete("/faults"))

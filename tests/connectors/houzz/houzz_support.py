@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import httpx
+from tests.support.sandbox_fixtures import SandboxAdmin
 
 from orderbridge.connectors.base import SourceConnector
 from orderbridge.connectors.http import LocalBudget, RateSpec
@@ -28,14 +29,7 @@ class ScaledBudget:
         await self.inner.acquire(key, spec.scaled(self.factor))
 
 
-class Admin:
-    def __init__(self, url: str) -> None:
-        self.url = url
-        self.http = httpx.Client(base_url=url + "/__sandbox__", timeout=10)
-
-    def _ok(self, resp: httpx.Response) -> Any:
-        assert resp.status_code == 200, resp.text
-        return resp.json()
+class Admin(SandboxAdmin):
 
     def account(self, program: str = "seller", **spec: Any) -> dict[str, str]:
         n = next(_ids)
@@ -127,9 +121,6 @@ async def opened(url: str, account: dict[str, str], settings: dict[str, Any] | N
     finally:
         await conn.aclose()
 
-
-async def collect(items: AsyncIterator[Any]) -> list[Any]:
-    return [i async for i in items]
 
 
 def now() -> datetime:

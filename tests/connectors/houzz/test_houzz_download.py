@@ -8,7 +8,8 @@ from typing import Any
 from urllib.parse import parse_qs
 
 import pytest
-from houzz_support import Admin, collect, now, opened
+from houzz_support import Admin, now, opened
+from tests.support.sandbox_fixtures import collect
 
 from orderbridge.connectors.base import DownloadedOrder, SkippedOrder, Window
 from orderbridge.connectors.houzz.sandbox import create_app

@@ -7,7 +7,8 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from houzz_support import Admin, collect, now, opened
+from houzz_support import Admin, now, opened
+from tests.support.sandbox_fixtures import collect
 
 from orderbridge.connectors.base import ConfirmMode, DownloadedOrder, InventoryUpdate, StoredOrder, Window
 from orderbridge.connectors.errors import DataError

@@ -7,7 +7,8 @@ import time
 from datetime import timedelta
 
 import pytest
-from houzz_support import Admin, collect, now, opened
+from houzz_support import Admin, now, opened
+from tests.support.sandbox_fixtures import collect
 
 from orderbridge.connectors.base import DownloadedOrder, StoredOrder, Window
 from orderbridge.connectors.errors import RateLimited, TransientError

@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import httpx
+from tests.support.sandbox_fixtures import SandboxAdmin
 
 from orderbridge.connectors.base import Window
 from orderbridge.connectors.http import RateSpec
@@ -19,14 +19,7 @@ _ids = itertools.count(1)
 FAST = RateSpec(calls=1000, period=1.0)
 
 
-class Admin:
-    def __init__(self, url: str) -> None:
-        self.url = url
-        self.http = httpx.Client(base_url=url + "/__sandbox__", timeout=10)
-
-    def _ok(self, resp: httpx.Response) -> Any:
-        assert resp.status_code == 200, resp.text
-        return resp.json()
+class Admin(SandboxAdmin):
 
     def account(self, **spec: Any) -> dict[str, Any]:
         n = next(_ids)
@@ -83,9 +76,6 @@ async def opened(url: str, token: str, settings: dict[str, Any] | None = None, *
     finally:
         await conn.aclose()
 
-
-async def collect(items: AsyncIterator[Any]) -> list[Any]:
-    return [i async for i in items]
 
 
 def window(minutes: float = 60) -> Window:

@@ -7,7 +7,8 @@ import asyncio
 from typing import Any
 
 import pytest
-from joor_support import Admin, collect, opened, window
+from joor_support import Admin, opened, window
+from tests.support.sandbox_fixtures import collect
 
 from orderbridge.connectors.base import DownloadedOrder, InventoryUpdate, SkippedOrder, Window
 from orderbridge.connectors.errors import AuthError, ConfigError

@@ -9,8 +9,9 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from joor_support import Admin, collect, opened, window
+from joor_support import Admin, opened, window
 from tests.support.engine import sync
+from tests.support.sandbox_fixtures import collect
 
 from orderbridge.config import AppConfig
 from orderbridge.connectors.errors import AuthError
