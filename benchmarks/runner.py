@@ -174,56 +174,9 @@ class ProcessRunner:
         return usage
 
 
-async def serve_distributed(spec: HubSpec, stop: asyncio.Event) -> None:
-    """A member of a distributed cluster (PostgreSQL, Procrastinate): every process runs a queue
-    worker; the first also serves the web app (health, webhooks) and runs the scheduler."""
-    import uvicorn
-
-    from orderbridge.config import RunnerConfig
-    from orderbridge.engine.hub import Hub
-    from orderbridge.ledger.db import open_ledger
-    from orderbridge.runners.distributed import attach, make_app
-    from orderbridge.runners.distributed.scheduler import Scheduler
-    from orderbridge.runners.distributed.worker import run_worker
-    from orderbridge.web.app import create_app
-
-    runner = RunnerConfig.model_validate(spec.runner)
-    hub = attach(Hub(db=open_ledger(spec.database_url, migrate=False), runner=runner))
-    tasks = [asyncio.create_task(run_worker(hub, concurrency=runner.concurrency, name=f"bench-{spec.index}"))]
-    sched = None
-    if spec.index == 0:
-        web_hub = attach(Hub(db=hub.db, runner=runner), ensure=False)  # the web app closes its own hub
-        app = create_app(web_hub, with_runner=False)
-        server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=spec.port, log_level="warning"))
-        tasks.append(asyncio.create_task(server.serve()))
-        queue = make_app(hub.db, pool_size=2)
-        sched = Scheduler(web_hub, queue, tick=0.5)
-
-        async def scheduling() -> None:
-            async with queue.open_async():
-                await sched.run_forever()
-
-        tasks.append(asyncio.create_task(scheduling()))
-    await stop.wait()
-    if sched is not None:
-        sched.stop()
-        server.should_exit = True
-    tasks[0].cancel()  # the worker finishes the runs in progress, then stops
-    await asyncio.wait(tasks, timeout=GRACE_SECONDS)
-    hub.db.dispose()
-
-
 def embedded(tracemalloc: bool = False, profile_to: str | None = None) -> Runner:
     return ProcessRunner("embedded", serve_embedded, 1, tracemalloc=tracemalloc, profile_to=profile_to)
 
 
-def workers(count: int) -> Callable[..., Runner]:
-    """``--runner workers --workers N``: N worker processes on PostgreSQL (the first also web + scheduler)."""
-    def make(tracemalloc: bool = False, profile_to: str | None = None) -> Runner:
-        return ProcessRunner(f"workers-{count}", serve_distributed, count, tracemalloc=tracemalloc,
-                             profile_to=profile_to)
-    return make
-
-
-# --runner NAME -> factory(tracemalloc, profile_to); "workers" is built with the --workers count.
-RUNNERS: dict[str, Callable[..., Runner]] = {"embedded": embedded, "workers": workers(2)}
+# --runner NAME -> factory(tracemalloc, profile_to). A distributed runner adds its entry here.
+RUNNERS: dict[str, Callable[..., Runner]] = {"embedded": embedded}

@@ -69,20 +69,6 @@ def test_small_bench_on_postgresql(tmp_path: Path, pg_url: str) -> None:
     assert "floor" not in report
 
 
-@pytest.mark.postgres
-def test_small_bench_with_distributed_workers(tmp_path: Path, pg_url: str) -> None:
-    report = _bench(tmp_path, "--database-url", pg_url, "--no-floor", "--runner", "workers", "--workers", "2")
-    run = report["orderbridge"]
-    _exactly_once(run, 40)
-    assert run["hub"]["processes"] == 2  # both workers reported their CPU and memory
-
-
-def test_distributed_workers_need_postgresql(tmp_path: Path) -> None:
-    result = subprocess.run([sys.executable, "-m", "orderbridge", "bench", "--orders", "5", "--runner", "workers"],
-                            capture_output=True, text=True, timeout=120)
-    assert result.returncode != 0 and "needs PostgreSQL" in result.stderr and "--database-url" in result.stderr
-
-
 def test_latency_mode_reports_polling_and_webhooks(tmp_path: Path) -> None:
     out = tmp_path / "latency.json"
     result = subprocess.run([sys.executable, "-m", "orderbridge", "bench", "--latency", "--duration", "4",
