@@ -18,9 +18,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from xml.etree import ElementTree as ET
 
-import httpx
-
 from benchmarks.world import TG_TOKEN, HouzzStore, World
+from orderbridge.connectors.http import ApiClient, HttpResponse, RateSpec
 
 PAGE = 1000  # Houzz getOrders page
 TG_PAGE = 250
@@ -28,6 +27,13 @@ TG_PAGE = 250
 
 class FloorError(RuntimeError):
     """An API refused a call the floor needs: the run cannot be compared."""
+
+
+class NoBudget:
+    """The floor waits for no rate budget."""
+
+    async def acquire(self, key: str, spec: RateSpec) -> None:
+        return None
 
 
 @dataclass
@@ -45,26 +51,26 @@ class Floor:
         return {"X-HOUZZ-API-APP-NAME": store.app_name, "X-HOUZZ-API-USER-NAME": store.user_name,
                 "X-HOUZZ-API-SSL-TOKEN": store.token}
 
-    async def _houzz_read(self, http: httpx.AsyncClient, store: HouzzStore, params: dict[str, Any]) -> Any:
-        r = await http.get(f"{self.world.houzz.url}/api", params={"format": "json", **params},
-                           headers=self._houzz_headers(store))
+    async def _houzz_read(self, http: ApiClient, store: HouzzStore, params: dict[str, Any]) -> Any:
+        r = await http.request("GET", f"{self.world.houzz.url}/api", params={"format": "json", **params},
+                               headers=self._houzz_headers(store))
         data = r.json()
         if data.get("Ack") != "Success":
             raise FloorError(f"Houzz refused {params.get('method')}: {data.get('Errors')}")
         return data
 
-    async def _houzz_update(self, http: httpx.AsyncClient, store: HouzzStore, method: str, root: str,
+    async def _houzz_update(self, http: ApiClient, store: HouzzStore, method: str, root: str,
                             fields: list[tuple[str, str]]) -> None:
         el = ET.Element(root)
         for name, value in fields:
             ET.SubElement(el, name).text = value
-        r = await http.post(f"{self.world.houzz.url}/api", params={"format": "xml", "method": method},
-                            headers={**self._houzz_headers(store), "Content-Type": "text/xml"},
-                            content=ET.tostring(el, encoding="utf-8"))
+        r = await http.request("POST", f"{self.world.houzz.url}/api", params={"format": "xml", "method": method},
+                               headers={**self._houzz_headers(store), "Content-Type": "text/xml"},
+                               content=ET.tostring(el, encoding="utf-8"))
         if b"<Ack>Success</Ack>" not in r.content:
             raise FloorError(f"Houzz refused {method} {fields[:2]}: {r.text[:300]}")
 
-    async def _tg(self, http: httpx.AsyncClient, method: str, path: str, **kwargs: Any) -> httpx.Response:
+    async def _tg(self, http: ApiClient, method: str, path: str, **kwargs: Any) -> HttpResponse:
         r = await http.request(method, f"{self.world.tradegecko.url}{path}",
                                headers={"Authorization": f"Bearer {TG_TOKEN}"}, **kwargs)
         if r.status_code >= 400:
@@ -75,8 +81,10 @@ class Floor:
     async def run(self) -> float:
         """Run the whole lifecycle; returns its wall time in seconds."""
         started = time.monotonic()
-        limits = httpx.Limits(max_connections=400, max_keepalive_connections=400)
-        async with httpx.AsyncClient(limits=limits, timeout=120) as http:
+        # The hub's own HTTP layer (the same client library), with no retries and no rate budget.
+        http = ApiClient("", account_key="floor", rate=RateSpec(calls=10**9, period=1), budget=NoBudget(),
+                         timeout=120, attempts=1, max_connections=400)
+        try:
             await self._variants(http)
             deliver_gate = asyncio.Semaphore(self.concurrency)
             total = len(self.world.order_ids)
@@ -84,14 +92,16 @@ class Floor:
             await asyncio.gather(*(self._store(http, store, deliver_gate) for store in self.world.stores))
             await pickup
             await self._inventory(http)
+        finally:
+            await http.aclose()
         return time.monotonic() - started
 
-    async def _variants(self, http: httpx.AsyncClient) -> None:
+    async def _variants(self, http: ApiClient) -> None:
         params = [("sku[]", s) for s in self.world.skus] + [("limit", str(TG_PAGE))]
         rows = (await self._tg(http, "GET", "/variants", params=params)).json()["variants"]
         self.variant_of = {str(v["sku"]): int(v["id"]) for v in rows}
 
-    async def _store(self, http: httpx.AsyncClient, store: HouzzStore, deliver_gate: asyncio.Semaphore) -> None:
+    async def _store(self, http: ApiClient, store: HouzzStore, deliver_gate: asyncio.Semaphore) -> None:
         since = (datetime.now(UTC) - timedelta(days=1)).strftime("%Y-%m-%d %H:%M:%S")
         until = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S")
         orders: list[dict[str, Any]] = []
@@ -118,7 +128,7 @@ class Floor:
 
         await asyncio.gather(*(one(o) for o in orders))
 
-    async def _deliver(self, http: httpx.AsyncClient, store: HouzzStore, raw: dict[str, Any]) -> None:
+    async def _deliver(self, http: ApiClient, store: HouzzStore, raw: dict[str, Any]) -> None:
         addr = raw.get("Address") or {}
         name = str(raw.get("CustomerName") or "")
         code = f"{store.key}:" + hashlib.sha256(
@@ -142,7 +152,7 @@ class Floor:
         made = (await self._tg(http, "POST", "/orders", json={"order": body})).json()["order"]
         self.backend_ref[int(made["id"])] = (store, str(raw["OrderId"]))
 
-    async def _shipments(self, http: httpx.AsyncClient, total: int) -> None:
+    async def _shipments(self, http: ApiClient, total: int) -> None:
         """Poll fulfillments (as the hub's pickup does) and confirm each order to Houzz as it ships."""
         gates: dict[str, asyncio.Semaphore] = defaultdict(lambda: asyncio.Semaphore(self.concurrency))
         since: str | None = None
@@ -180,7 +190,7 @@ class Floor:
             await asyncio.sleep(self.poll_seconds)
         await asyncio.gather(*confirms)
 
-    async def _inventory(self, http: httpx.AsyncClient) -> None:
+    async def _inventory(self, http: ApiClient) -> None:
         """Read the stock once at the end and push it to every store's listings."""
         available: dict[str, float] = defaultdict(float)
         page = 1

@@ -294,7 +294,7 @@ class ShopSource(SourceConnector):
     def workflow_steps(self, order: Order) -> list[WorkflowStep]:
         return [WorkflowStep("charge", "Charge at the shop")] if self.settings.charge_step else []
 
-    async def run_workflow_step(self, step: str, order: StoredOrder) -> str:
+    async def run_workflow_step(self, step: str, order: StoredOrder, *, retry: bool = False) -> str:
         await self._post(f"/shop/orders/{order.external_id}/steps/{step}", {})
         return ""
 

@@ -43,4 +43,6 @@ def sandbox(
 
     app_ = factories[name](_parse_options(option or []))
     err_console.print(f"{name} sandbox on http://{host}:{port} (admin: /__sandbox__/)")
-    uvicorn.run(app_, host=host, port=port, log_level="warning")
+    from orderbridge.connectors.sandbox_kit import KEEP_ALIVE_SECONDS
+
+    uvicorn.run(app_, host=host, port=port, log_level="warning", timeout_keep_alive=KEEP_ALIVE_SECONDS)

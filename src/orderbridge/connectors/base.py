@@ -13,16 +13,20 @@ as a bug in the connector and handled like a transient error (retried, then park
 from __future__ import annotations
 
 import enum
+import functools
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from orderbridge.connectors.errors import ConfigError
 from orderbridge.connectors.http import ApiClient, RateSpec
 from orderbridge.domain.models import Cancellation, Order, Shipment, StockLevel
+
+if TYPE_CHECKING:
+    from orderbridge.connectors.stored_reads import StoredReads
 
 
 class Role(enum.StrEnum):
@@ -117,6 +121,7 @@ class DownloadedOrder:
     error: str = ""  # a merchant-readable reason the order could not be mapped
     fix: str = ""
     source_status: str = ""
+    raw_digest: bytes | None = None  # set by StoredReads: remembered once the order is stored
 
 
 @dataclass
@@ -140,6 +145,9 @@ class Window:
 
     since: datetime | None
     until: datetime
+    # Scheduled polls may pass over entries the ledger already holds unchanged (see
+    # connectors/stored_reads.py); a re-pull asked for by a person reads everything again.
+    skip_stored: bool = False
 
 
 @dataclass(frozen=True)
@@ -285,8 +293,18 @@ class SourceConnector(Connector):
     role = Role.SOURCE
     settings_model: ClassVar[type[Settings]] = SourceSettings
 
+    @functools.cached_property
+    def stored_reads(self) -> StoredReads:
+        """Digests of raw orders the ledger holds as they were read (filled by the engine)."""
+        from orderbridge.connectors.stored_reads import StoredReads
+
+        return StoredReads()
+
     def download(self, window: Window) -> AsyncIterator[DownloadItem]:
-        """Orders created or changed within the window, eligible ones and skipped ones."""
+        """Orders created or changed within the window, eligible ones and skipped ones.
+
+        A connector may pass over entries ``self.stored_reads.read`` says the ledger holds unchanged
+        when ``window.skip_stored`` is set."""
         raise self.unsupported('download')
 
     async def fetch_order(self, external_id: str) -> DownloadItem | None:
@@ -296,8 +314,9 @@ class SourceConnector(Connector):
     def workflow_steps(self, order: Order) -> list[WorkflowStep]:
         return []
 
-    async def run_workflow_step(self, step: str, order: StoredOrder) -> str:
-        """Perform one workflow step; return a note for the timeline. Idempotent."""
+    async def run_workflow_step(self, step: str, order: StoredOrder, *, retry: bool = False) -> str:
+        """Perform one workflow step; return a note for the timeline. Idempotent. ``retry``: an
+        earlier attempt failed or was interrupted, so it may have reached the source."""
         raise self.unsupported('run_workflow_step')
 
     def confirm_mode(self) -> ConfirmMode:

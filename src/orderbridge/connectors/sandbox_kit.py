@@ -275,6 +275,11 @@ class SandboxKit:
 # ------------------------------------------------------------------------------- serving
 
 
+# Idle connections stay open this long, as behind real APIs' load balancers: a client whose own
+# idle expiry is shorter (httpx: 5 s) never sends on a connection the server is closing.
+KEEP_ALIVE_SECONDS = 30
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -287,7 +292,8 @@ class ServedApp:
     def __init__(self, app: Any, port: int = 0, host: str = "127.0.0.1") -> None:
         self.port = port or free_port()
         self.host = host
-        config = uvicorn.Config(app, host=host, port=self.port, log_level="warning", lifespan="on")
+        config = uvicorn.Config(app, host=host, port=self.port, log_level="warning", lifespan="on",
+                                timeout_keep_alive=KEEP_ALIVE_SECONDS)
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True, name=f"serve:{self.port}")
 

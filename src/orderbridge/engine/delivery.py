@@ -56,7 +56,8 @@ async def workflow(ctx: JobContext) -> None:
         order_row = await ctx.write(claim)
         if order_row is None:
             return
-        note = await attempt(ctx, w, row, row.label, lambda: src.run_workflow_step(row.name, stored_order(order_row)))
+        note = await attempt(ctx, w, row, row.label, lambda: src.run_workflow_step(
+            row.name, stored_order(order_row), retry=row.attempts > 0))
         if failed(note):
             return
 

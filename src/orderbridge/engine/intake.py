@@ -46,6 +46,7 @@ def store_items(hub: Hub, row: ConnectionRow, items: list[DownloadItem], via: st
     takes the others down."""
     src = hub.source(row)
     tally: dict[str, int] = {}
+    stored: list[DownloadedOrder] = []
     with hub.db.begin() as conn:
         route = hub.route_for_source(conn, row.id)
         with_workflow = False
@@ -58,24 +59,31 @@ def store_items(hub: Hub, row: ConnectionRow, items: list[DownloadItem], via: st
             item = _within_limits(_storable(item))
             if _unchanged(known.get(item.external_id), item):
                 # Re-read within the overlap window and not changed: nothing to write (the common case).
-                tally["same"] = tally.get("same", 0) + 1
-                continue
-            planned = _workflow(src, item)
-            try:
-                with conn.begin_nested():
-                    outcome = ingest(conn, row, route, item, planned, via=via)
-            except IntegrityError:
-                outcome = "same"  # a concurrent intake (webhook and poll) stored it first
-            except Exception:
-                log.exception("cannot store order %s of %s", item.external_id, row.name)
-                outcome = "failed"
-            tally[outcome] = tally.get(outcome, 0) + 1
-            with_workflow = with_workflow or (bool(planned) and outcome in {"new", "updated"})
+                outcome = "same"
+            else:
+                planned = _workflow(src, item)
+                try:
+                    with conn.begin_nested():
+                        outcome = ingest(conn, row, route, item, planned, via=via)
+                except IntegrityError:
+                    outcome = "raced"  # a concurrent intake (webhook and poll) stored it first
+                except Exception:
+                    log.exception("cannot store order %s of %s", item.external_id, row.name)
+                    outcome = "failed"
+                with_workflow = with_workflow or (bool(planned) and outcome in {"new", "updated"})
+            tally_as = "same" if outcome == "raced" else outcome
+            tally[tally_as] = tally.get(tally_as, 0) + 1
+            if outcome in {"new", "updated", "same"} and isinstance(item, DownloadedOrder) and item.raw_digest:
+                stored.append(item)
         if route is not None and (tally.get("new") or tally.get("updated")):
             # Committed with the orders: they move now, not at the next scheduled run.
             hub.wake(conn, route.backend_id, "deliver")
             if with_workflow:
                 hub.wake(conn, row.id, "workflow")
+    # Committed: these raw entries are the ledger's now, and the next poll may pass over them.
+    for done in stored:
+        if done.raw_digest:
+            src.stored_reads.remember(done.external_id, done.raw_digest)
     return tally
 
 
@@ -188,7 +196,8 @@ async def download(ctx: JobContext) -> None:
     with ctx.tx() as conn:
         cursor = read_cursor(conn, ctx.row.id, "download")
     now = utcnow()  # read before the pull: anything created during it is re-read next time
-    tally = await pull(ctx, Window(since=window_start(cursor, ctx.hub.runner.overlap_seconds), until=now))
+    since = window_start(cursor, ctx.hub.runner.overlap_seconds)
+    tally = await pull(ctx, Window(since=since, until=now, skip_stored=True))
     with ctx.tx() as conn:
         write_cursor(conn, ctx.row.id, "download", now)
     if tally:

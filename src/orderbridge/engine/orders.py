@@ -44,6 +44,14 @@ def order_json(order: Order) -> dict[str, Any]:
     return order.model_dump(mode="json")
 
 
+def _content(data: dict[str, Any]) -> dict[str, Any]:
+    """An order's stored form without its state at the source (``source_status``, ``paid`` and the
+    status-named facts of ``extra``): a change there alone leaves the order's lines as they are."""
+    extra = {k: v for k, v in (data.get("extra") or {}).items() if not k.endswith("status")}
+    return {**{k: v for k, v in data.items() if k not in ("source_status", "paid")}, "extra": extra}
+
+
+
 def ref_rule(route: RouteRow | None) -> RefRule:
     opts = RouteOptions.model_validate(route.options if route else {})
     return RefRule(max_length=opts.cust_ref_max_length, allowed=opts.cust_ref_allowed, prefix=opts.cust_ref_prefix)
@@ -191,10 +199,17 @@ def ingest(
     ))
     if delivered:
         return "same"
-    _insert_lines(conn, order_id, order)
-    changes = "paid" if order.paid and not existing.paid else "changed"
-    event(conn, order_id, "updated", f"Order {changes} at the source; the update will be delivered")
-    if order.paid and not existing.paid:
+    newly_paid = order.paid and not existing.paid
+    if existing.data is not None and _content(new_data) == _content(existing.data):
+        # Only the status at the source moved (often by our own workflow step): the lines stand.
+        if not newly_paid:
+            return "same"
+        event(conn, order_id, "updated", "Order paid at the source")
+    else:
+        _insert_lines(conn, order_id, order)
+        changes = "paid" if newly_paid else "changed"
+        event(conn, order_id, "updated", f"Order {changes} at the source; the update will be delivered")
+    if newly_paid:
         # A delivery held for payment can go now.
         conn.execute(
             t.deliveries.update()

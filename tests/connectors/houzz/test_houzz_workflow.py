@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from typing import Any
+from urllib.parse import parse_qs
 
 import pytest
 from houzz_support import Admin, opened
@@ -11,6 +12,10 @@ from houzz_support import Admin, opened
 from orderbridge.connectors.base import DownloadedOrder, StoredOrder
 from orderbridge.connectors.errors import DataError, TransientError
 from orderbridge.connectors.houzz.connector import HouzzSellerConnector, HouzzSellerSettings
+
+
+def houzz_methods(calls: list[dict[str, Any]]) -> list[str]:
+    return [parse_qs(c["query"]).get("method", ["?"])[0] for c in calls]
 
 
 async def stored(c: Any, oid: str) -> StoredOrder:
@@ -45,11 +50,14 @@ def test_workflow_steps_follow_the_switches_and_the_status(url: str, admin: Admi
 def test_process_then_charge_is_idempotent(url: str, admin: Admin) -> None:
     acc = admin.account()
     oid = admin.order(acc["acct"])
+    since = admin.last_seq()
 
     async def go() -> list[str]:
         async with opened(url, acc) as c:
             order = await stored(c, oid)
-            notes = [await c.run_workflow_step(s, order) for s in ("process", "charge", "process", "charge")]
+            notes = [await c.run_workflow_step(s, order) for s in ("process", "charge")]
+            # Retried (an earlier attempt may have reached Houzz): the status is read first.
+            notes += [await c.run_workflow_step(s, order, retry=True) for s in ("process", "charge")]
             return notes
 
     notes = asyncio.run(go())
@@ -57,6 +65,27 @@ def test_process_then_charge_is_idempotent(url: str, admin: Admin) -> None:
     assert "already processed" in notes[2] and "already charged" in notes[3]
     assert admin.status(acc["acct"], oid) == "Charged"
     assert [(a["action"], a["result"]) for a in admin.actions(acc["acct"])] == [("Process", "ok"), ("Charge", "ok")]
+    assert houzz_methods(admin.calls(since)).count("getOrder") == 3  # the fetch and the two retries
+
+
+def test_a_first_attempt_writes_without_reading_first(url: str, admin: Admin) -> None:
+    acc = admin.account()
+    oid = admin.order(acc["acct"])
+    since = admin.last_seq()
+
+    async def go() -> list[str]:
+        async with opened(url, acc) as c:
+            order = await stored(c, oid)
+            notes = [await c.run_workflow_step("process", order), await c.run_workflow_step("charge", order)]
+            # Charged meanwhile (by hand in Seller Central): a first Process is answered as a no-op.
+            notes.append(await c.run_workflow_step("process", order))
+            return notes
+
+    assert asyncio.run(go()) == [
+        "marked Processed at Houzz", "charged at Houzz", "already processed at Houzz (Charged)"]
+    assert [(a["action"], a["result"]) for a in admin.actions(acc["acct"])] == [
+        ("Process", "ok"), ("Charge", "ok"), ("Process", "noop")]
+    assert houzz_methods(admin.calls(since)).count("getOrder") == 1  # only the test's own fetch
 
 
 def test_charge_failure_is_a_data_error_with_houzz_reason(url: str, admin: Admin) -> None:
@@ -78,12 +107,13 @@ def test_charge_failure_is_a_data_error_with_houzz_reason(url: str, admin: Admin
     assert [a["result"] for a in admin.actions(acc["acct"], "Charge")] == ["error", "ok"]
 
 
+@pytest.mark.parametrize("retry", [False, True])
 @pytest.mark.parametrize(("status", "step", "words"), [
     ("Canceled", "process", "cancelled at Houzz"),
     ("Canceled", "charge", "cancelled at Houzz"),
     ("Placed", "charge", "still New"),
 ])
-def test_refusals_are_data_errors(url: str, admin: Admin, status: str, step: str, words: str) -> None:
+def test_refusals_are_data_errors(url: str, admin: Admin, status: str, step: str, words: str, retry: bool) -> None:
     acc = admin.account()
     oid = admin.order(acc["acct"])
 
@@ -92,10 +122,13 @@ def test_refusals_are_data_errors(url: str, admin: Admin, status: str, step: str
             order = await stored(c, oid)
             admin.set_status(acc["acct"], oid, status)
             with pytest.raises(DataError, match=words):
-                await c.run_workflow_step(step, order)
+                await c.run_workflow_step(step, order, retry=retry)
 
     asyncio.run(go())
-    assert admin.actions(acc["acct"], step.capitalize()) == []  # refused before any write
+    writes = [a["result"] for a in admin.actions(acc["acct"], step.capitalize())]
+    # A first attempt's write is refused by Houzz and explained; a retry reads first and does not write.
+    assert writes == ([] if retry else ["error"])
+    assert admin.status(acc["acct"], oid) == status
 
 
 def test_steps_on_orders_already_past_them_do_nothing(url: str, admin: Admin) -> None:
@@ -109,7 +142,9 @@ def test_steps_on_orders_already_past_them_do_nothing(url: str, admin: Admin) ->
             return [await c.run_workflow_step("process", order), await c.run_workflow_step("charge", order)]
 
     assert asyncio.run(go()) == ["already processed at Houzz (Shipped)", "already charged at Houzz (Shipped)"]
-    assert [a["action"] for a in admin.actions(acc["acct"])] == ["SetStatus"]
+    assert [(a["action"], a["result"]) for a in admin.actions(acc["acct"])] == [
+        ("SetStatus", "ok"), ("Process", "error"), ("Charge", "error")]  # refused by Houzz, nothing changed
+    assert admin.status(acc["acct"], oid) == "Shipped"
 
 
 def test_a_charge_whose_answer_was_lost_is_not_sent_twice(url: str, admin: Admin) -> None:
@@ -123,7 +158,7 @@ def test_a_charge_whose_answer_was_lost_is_not_sent_twice(url: str, admin: Admin
             with pytest.raises(TransientError):
                 await c.run_workflow_step("charge", order)
             admin.clear_faults()
-            return await c.run_workflow_step("charge", order)  # the engine's retry
+            return await c.run_workflow_step("charge", order, retry=True)  # the engine's retry
 
     assert "already charged" in asyncio.run(go())
     assert [a["result"] for a in admin.actions(acc["acct"], "Charge")] == ["ok"]

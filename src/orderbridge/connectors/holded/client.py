@@ -11,8 +11,6 @@ from collections.abc import AsyncIterator, Mapping
 from typing import Any
 from urllib.parse import urlparse
 
-import httpx
-
 from orderbridge.connectors.errors import (
     AuthError,
     ConfigError,
@@ -21,7 +19,7 @@ from orderbridge.connectors.errors import (
     RateLimited,
     TransientError,
 )
-from orderbridge.connectors.http import ApiClient, parse_retry_after
+from orderbridge.connectors.http import ApiClient, HttpResponse, parse_retry_after
 
 API_PATH = "/api/invoicing/v1"
 MAX_PAGES = 10_000
@@ -74,7 +72,7 @@ class HoldedClient:
         resp = await self.http.request(method, self.prefix + path, idempotent=idempotent, **kwargs)
         return self._interpret(resp, what)
 
-    def _interpret(self, resp: httpx.Response, what: str) -> Any:
+    def _interpret(self, resp: HttpResponse, what: str) -> Any:
         text = resp.text
         if resp.status_code in (401, 403):
             raise refusal_error(_info_of(text), what, status=resp.status_code)

@@ -15,8 +15,6 @@ from datetime import datetime, tzinfo
 from typing import Any
 from xml.etree import ElementTree as ET
 
-import httpx
-
 from orderbridge.connectors.errors import (
     AuthError,
     ConfigError,
@@ -26,7 +24,7 @@ from orderbridge.connectors.errors import (
     RateLimited,
     TransientError,
 )
-from orderbridge.connectors.http import ApiClient, parse_retry_after
+from orderbridge.connectors.http import ApiClient, HttpResponse, parse_retry_after
 
 PATH = "/api"
 PAGE_SIZE = 1000
@@ -138,7 +136,7 @@ class HouzzClient:
                                  "been applied", detail=resp.text[:200])
         return self._check(resp, data)
 
-    def _decode(self, resp: httpx.Response, fmt: str) -> dict[str, Any] | None:
+    def _decode(self, resp: HttpResponse, fmt: str) -> dict[str, Any] | None:
         try:
             return parse_body(resp.content, fmt)
         except ValueError:
@@ -153,7 +151,7 @@ class HouzzClient:
                                 detail=resp.text[:500]) from None
             return None
 
-    def _check(self, resp: httpx.Response, data: dict[str, Any]) -> dict[str, Any]:
+    def _check(self, resp: HttpResponse, data: dict[str, Any]) -> dict[str, Any]:
         if str(data.get("Ack", "")).lower() == "success" and resp.status_code < 400:
             return data
         code, message = first_error(data)
@@ -225,7 +223,7 @@ def _int_or_none(value: Any) -> int | None:
         return None
 
 
-def error_for(code: str, message: str, resp: httpx.Response, data: Mapping[str, Any]) -> ConnectorError:
+def error_for(code: str, message: str, resp: HttpResponse, data: Mapping[str, Any]) -> ConnectorError:
     """Houzz's ErrorCode (or HTTP status) as an error of the taxonomy."""
     detail = json.dumps(data.get("Errors"), default=str)[:1000]
     text = message or f"Houzz answered Ack=Error (HTTP {resp.status_code})"

@@ -8,8 +8,10 @@ shipping: one carrier and one tracking value per order.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any, ClassVar, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -54,6 +56,7 @@ DEFAULT_CARRIERS = {
     "OnTrac": "OnTrac", "LTL": "LTL", "Freight": "Freight", "Other": "Other",
 }
 INVENTORY_CONCURRENCY = 4
+STATUS_REREAD_SHARE = 4.0
 SETTINGS_HELP_ORDER_STATUS = (
     "Which Houzz order status to wait for before loading orders. 'New and In Production' (default) loads "
     "orders as soon as they are placed; 'In Production' waits until you mark them Processed in Houzz; "
@@ -148,6 +151,7 @@ class _HouzzSource(SourceConnector):
         self.tz = ZoneInfo(self.settings.houzz_timezone)
         self._cancel_status = "Canceled"
         self._last_recheck: datetime | None = None
+        self._status_reread: tuple[float, float] | None = None  # (monotonic end, seconds taken)
 
     # ------------------------------------------------------------------------ budgeting
     @classmethod
@@ -206,17 +210,35 @@ class _HouzzSource(SourceConnector):
         seen: set[str] = set()
         # Everything created in the window, whatever its status: eligible orders and the skips.
         async for raw in self.client.iter_orders("All", start, window.until, self.tz):
-            seen.add(order_id_of(raw))
-            yield classify(raw, rules)
+            oid = order_id_of(raw)
+            seen.add(oid)
+            item = self.stored_reads.read(window, oid, raw, partial(classify, raw, rules))
+            if item is not None:
+                yield item
         # Houzz filters on the creation date: older orders that reached an importable status
-        # since their window was read (charged by hand, say) are found by status.
-        if window.since is not None and window.since > floor:
+        # since their window was read (charged by hand, or released by Houzz's auto-authorisation
+        # 30 minutes after they were placed) are found by status. This re-reads every open order;
+        # the ones stored as they are cost a digest, not a mapping.
+        if window.since is not None and window.since > floor and self._status_reread_due(window):
+            began = time.monotonic()
             for status in self.polled_statuses():
                 async for raw in self.client.iter_orders(status, floor, window.since, self.tz):
                     oid = order_id_of(raw)
                     if oid not in seen:
                         seen.add(oid)
-                        yield classify(raw, rules)
+                        item = self.stored_reads.read(window, oid, raw, partial(classify, raw, rules))
+                        if item is not None:
+                            yield item
+            self._status_reread = (time.monotonic(), time.monotonic() - began)
+
+    def _status_reread_due(self, window: Window) -> bool:
+        """A scheduled poll re-reads by status at most once per STATUS_REREAD_SHARE times the
+        last re-read's duration: with many open orders the re-read costs seconds, and polls then
+        spend at most about 1/(1 + STATUS_REREAD_SHARE) of their time on it, whatever the volume."""
+        if not window.skip_stored or self._status_reread is None:
+            return True
+        at, took = self._status_reread
+        return time.monotonic() - at >= STATUS_REREAD_SHARE * took
 
     async def fetch_order(self, external_id: str) -> DownloadItem | None:
         try:
@@ -458,11 +480,44 @@ class HouzzSellerConnector(_HouzzSource):
             steps.append(WorkflowStep("charge", "Mark as Charged at Houzz", blocks_delivery=True))
         return steps
 
-    async def run_workflow_step(self, step: str, order: StoredOrder) -> str:
+    async def run_workflow_step(self, step: str, order: StoredOrder, *, retry: bool = False) -> str:
         if step not in ("process", "charge"):
             raise ConfigError(f"Houzz has no workflow step {step!r}", fix="this is a bug: report it")
+        if retry:
+            # An earlier attempt may have reached Houzz: look before writing again, so a card is
+            # never authorised twice whatever Houzz makes of a repeated Charge.
+            done = self._already_done(step, await self._status_of(order.external_id))
+            if done:
+                return done
+        # A first attempt writes straight away: Houzz refuses a Process or Charge the order's
+        # status does not allow, and the status is read only to explain such a refusal.
         try:
-            raw = await self._current(order.external_id)
+            if step == "process":
+                data = await self.client.update_order(order.external_id, "Process")
+                now = normalize_status(data.get("Status"))
+                return ("marked Processed at Houzz" if now in (None, Status.IN_PRODUCTION)
+                        else f"already processed at Houzz ({LABELS[now]})")
+            return await self._charge(order.external_id)
+        except NotFound:
+            raise DataError("Houzz no longer has this order", fix="check the order in Seller Central") from None
+        except DataError as exc:
+            if exc.code != "InvalidStateTransition":
+                if step == "charge":
+                    raise
+                raise DataError(f"Houzz refused to mark the order Processed: {exc.message}", code=exc.code,
+                                fix="check the order in Seller Central") from None
+            status = await self._status_of(order.external_id)
+            done = self._already_done(step, status)
+            if done:
+                return done
+            verb = "mark the order Processed" if step == "process" else "charge the order"
+            raise DataError(f"Houzz refused to {verb} ({LABELS[status]}): {exc.message}", code=exc.code,
+                            fix="check the order in Seller Central") from None
+
+    async def _status_of(self, external_id: str) -> Status:
+        """The order's status at Houzz; a DataError when it can no longer take a workflow step."""
+        try:
+            raw = await self._current(external_id)
         except NotFound:
             raise DataError("Houzz no longer has this order", fix="check the order in Seller Central") from None
         status = normalize_status(raw.get("Status"))
@@ -471,29 +526,19 @@ class HouzzSellerConnector(_HouzzSource):
         if status is None:
             raise DataError(f"Houzz shows the unknown status {str(raw.get('Status'))[:40]!r}",
                             fix="check the order in Seller Central")
+        return status
+
+    @staticmethod
+    def _already_done(step: str, status: Status) -> str:
+        """A note when the order is past the step already, '' when the step is still to do."""
         if step == "process":
-            if status != Status.NEW:
-                return f"already processed at Houzz ({LABELS[status]})"
-            return await self._process(order.external_id)
+            return f"already processed at Houzz ({LABELS[status]})" if status != Status.NEW else ""
         if status in (Status.CHARGED, Status.SHIPPED):
             return f"already charged at Houzz ({LABELS[status]})"
         if status == Status.NEW:
             raise DataError("Houzz charges only processed orders and this one is still New",
                             fix="mark it Processed in Seller Central, or turn on 'Mark Orders as Processed'")
-        return await self._charge(order.external_id)
-
-    async def _process(self, external_id: str) -> str:
-        try:
-            await self.client.update_order(external_id, "Process")
-        except DataError as exc:
-            if exc.code == "InvalidStateTransition":
-                raw = await self._current(external_id)
-                status = normalize_status(raw.get("Status"))
-                if status not in (None, Status.NEW, Status.CANCELED):
-                    return f"already processed at Houzz ({LABELS[status]})"
-            raise DataError(f"Houzz refused to mark the order Processed: {exc.message}", code=exc.code,
-                            fix="check the order in Seller Central") from None
-        return "marked Processed at Houzz"
+        return ""
 
 
 class HouzzVendorConnector(_HouzzSource):

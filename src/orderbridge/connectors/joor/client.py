@@ -13,10 +13,8 @@ from collections.abc import AsyncIterator, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-import httpx
-
 from orderbridge.connectors.errors import AuthError, ConfigError, DataError, TransientError
-from orderbridge.connectors.http import ApiClient
+from orderbridge.connectors.http import ApiClient, HttpResponse
 
 PRODUCTION_URL = "https://api.jooraccess.com"
 SANDBOX_URL = "https://apisandbox.jooraccess.com"
@@ -46,7 +44,7 @@ def wire_time(when: datetime) -> str:
     return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
 
 
-def joor_message(resp: httpx.Response) -> str:
+def joor_message(resp: HttpResponse) -> str:
     """JOOR's explanation of a refusal, from whatever body it sent."""
     try:
         data = resp.json()
@@ -78,7 +76,7 @@ class JoorClient:
         self.headers = {"Authorization": auth_header(token), "Accept": "application/json"}
 
     # ------------------------------------------------------------------------- transport
-    def _raise_for(self, resp: httpx.Response, what: str) -> None:
+    def _raise_for(self, resp: HttpResponse, what: str) -> None:
         """Turn a refusal into an error of the taxonomy (5xx and 429 never get here)."""
         if resp.status_code < 400:
             return
@@ -91,7 +89,7 @@ class JoorClient:
                             fix="ask your JOOR integration manager to enable API access for the account",
                             detail=resp.text[:500])
         if resp.status_code == 404:
-            raise ConfigError(f"the JOOR API address answered 404 for {resp.request.url.path}",
+            raise ConfigError(f"the JOOR API address answered 404 for {resp.path}",
                               fix="check the connection's base_url (or production_url / sandbox_url); JOOR's "
                                   f"hosts are {PRODUCTION_URL} and {SANDBOX_URL}", code="NotFound")
         raise DataError(f"JOOR refused the request to {what}: {message}", code=f"HTTP{resp.status_code}",

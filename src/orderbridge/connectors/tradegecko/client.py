@@ -14,8 +14,6 @@ from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import httpx
-
 from orderbridge.connectors.errors import (
     AuthError,
     DataError,
@@ -23,7 +21,7 @@ from orderbridge.connectors.errors import (
     RateLimited,
     TransientError,
 )
-from orderbridge.connectors.http import ApiClient
+from orderbridge.connectors.http import ApiClient, HttpResponse
 from orderbridge.logs import register_secret
 
 log = logging.getLogger("orderbridge.connectors.tradegecko")
@@ -157,7 +155,7 @@ class TradeGeckoClient:
     async def _send(
         self, method: str, path: str, params: Mapping[str, Any] | None, body: Mapping[str, Any] | None,
         idempotency_key: str, safe: bool,
-    ) -> httpx.Response:
+    ) -> HttpResponse:
         headers = {"Authorization": f"Bearer {self.tokens.access_token}", "Accept": "application/json"}
         if idempotency_key:
             headers["Idempotency-Key"] = idempotency_key
@@ -185,12 +183,12 @@ class TradeGeckoClient:
     def _until_reset(self) -> float | None:
         return None if self.reset_at is None else max(0.0, self.reset_at - time.time())
 
-    def _note_rate(self, resp: httpx.Response) -> None:
+    def _note_rate(self, resp: HttpResponse) -> None:
         reset = resp.headers.get("X-Rate-Limit-Reset")
         if reset and reset.strip().isdigit():
             self.reset_at = float(reset)
 
-    def _error(self, resp: httpx.Response, what: str) -> Exception:
+    def _error(self, resp: HttpResponse, what: str) -> Exception:
         try:
             data = resp.json()
         except ValueError:

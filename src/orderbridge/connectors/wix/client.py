@@ -10,7 +10,6 @@ from collections.abc import AsyncIterator
 from typing import Any
 from urllib.parse import quote
 
-import httpx
 import jwt
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
@@ -22,7 +21,7 @@ from orderbridge.connectors.errors import (
     NotFound,
     TransientError,
 )
-from orderbridge.connectors.http import ApiClient
+from orderbridge.connectors.http import ApiClient, HttpResponse
 
 ORDERS_PAGE = 100  # Search Orders' maximum
 PRODUCTS_PAGE = 100
@@ -51,14 +50,14 @@ def _obj(value: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
-def _decode(resp: httpx.Response) -> Any:
+def _decode(resp: HttpResponse) -> Any:
     try:
         return resp.json()
     except ValueError:
         return None
 
 
-def raise_for(resp: httpx.Response, what: str) -> None:
+def raise_for(resp: HttpResponse, what: str) -> None:
     """Turn a Wix error answer into the taxonomy (5xx and 429 were already raised by ApiClient)."""
     status = resp.status_code
     if status < 400:
