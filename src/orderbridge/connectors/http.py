@@ -20,6 +20,7 @@ import email.utils
 import json
 import logging
 import time
+import urllib.request
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -180,6 +181,7 @@ class ApiClient:
         self._timeout = aiohttp.ClientTimeout(total=timeout, connect=min(timeout, 10.0))
         self._session: aiohttp.ClientSession | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._proxies: dict[tuple[str, str], str | None] = {}
 
     def _open(self) -> aiohttp.ClientSession:
         # Made on first use, inside the event loop that uses it (a session belongs to one loop).
@@ -187,8 +189,10 @@ class ApiClient:
         if self._session is None or self._session.closed or self._loop is not loop:
             self._loop = loop
             connector = aiohttp.TCPConnector(limit=self.max_connections, keepalive_timeout=KEEPALIVE_SECONDS)
+            # Proxies come from the environment, looked up once per host (see _proxy) rather than
+            # on every request as trust_env would.
             self._session = aiohttp.ClientSession(headers=self._headers, timeout=self._timeout,
-                                                  connector=connector, trust_env=True)
+                                                  connector=connector)
         return self._session
 
     async def aclose(self) -> None:
@@ -236,6 +240,15 @@ class ApiClient:
             return min(float(after), self.max_wait)
         return float(wait_exponential_jitter(multiplier=0.2, max=self.max_wait)(state))
 
+    def _proxy(self, url: str) -> str | None:
+        """The proxy for this URL from HTTP(S)_PROXY / NO_PROXY, remembered per scheme and host."""
+        parts = urlsplit(url)
+        key = (parts.scheme, parts.hostname or "")
+        if key not in self._proxies:
+            bypass = not key[1] or urllib.request.proxy_bypass(key[1])
+            self._proxies[key] = None if bypass else urllib.request.getproxies().get(key[0])
+        return self._proxies[key]
+
     def _url(self, url: str) -> str:
         if url.startswith(("http://", "https://")):
             return url
@@ -246,7 +259,8 @@ class ApiClient:
         self.calls += 1
         started = time.perf_counter()
         try:
-            async with self._open().request(method, self._url(url), **kwargs) as answer:
+            target = self._url(url)
+            async with self._open().request(method, target, proxy=self._proxy(target), **kwargs) as answer:
                 body = await answer.read()
                 resp = HttpResponse(answer.status, answer.headers, body, answer.charset, str(answer.url))
         except aiohttp.ClientConnectorError as exc:
