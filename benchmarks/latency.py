@@ -19,7 +19,7 @@ from typing import Any
 from benchmarks.ledger import fresh_ledger
 from benchmarks.metrics import parse_time, percentile, source_orders
 from benchmarks.run import Progress, isolated_data_dir, prepare_ledger, wait_healthy
-from benchmarks.runner import RUNNERS, HubSpec
+from benchmarks.runner import HubSpec, check_runner, make_runner
 from benchmarks.world import TG_TOKEN, World, make_stores, place_order, seed_catalog
 from orderbridge.config import AppConfig
 from orderbridge.connectors.sandbox_kit import free_port
@@ -40,6 +40,7 @@ class LatencyOptions:
     settle_seconds: float = 30.0  # after the last order, wait this long for stragglers
     database_url: str | None = None
     runner: str = "embedded"
+    workers: int | None = None  # --runner workers: worker processes (None: 2)
 
 
 def latency_config(world: World, books: WixHolded, wix_url: str, holded_url: str) -> AppConfig:
@@ -92,6 +93,7 @@ def _summary(values: list[float], missing: int) -> dict[str, Any]:
 
 
 async def run_latency(opts: LatencyOptions, progress: Progress) -> dict[str, Any]:
+    check_runner(opts.runner, opts.database_url, opts.workers)  # before the sandboxes are started
     off = {"rate_limit": False}
     boxes = [SandboxProcess("houzz", {"accounts": [], "auth_expiry_days": 0, **off}),
              SandboxProcess("tradegecko", dict(off)),
@@ -109,7 +111,7 @@ async def run_latency(opts: LatencyOptions, progress: Progress) -> dict[str, Any
         with isolated_data_dir() as workdir, fresh_ledger(opts.database_url, workdir, "latency") as url:
             cfg = latency_config(world, books, wix.url, holded.url)
             await asyncio.to_thread(prepare_ledger, url, cfg)
-            runner = RUNNERS[opts.runner]()
+            runner = make_runner(opts.runner, opts.database_url, opts.workers)
             runner.start(HubSpec(url, cfg.runner.model_dump(), port))
             try:
                 await wait_healthy(f"http://127.0.0.1:{port}", runner)

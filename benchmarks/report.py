@@ -40,8 +40,11 @@ def table(report: dict[str, Any]) -> Table:
             t.add_row(mode, *(_fmt(lat[k]) for k in ("orders", "delivered", "p50", "p99", "max")))
         return t
     db = "PostgreSQL" if (opts.get("database_url") or "").startswith("post") else "SQLite"
+    runner = f"{opts['runner']} runner"
+    if opts["runner"] == "workers":
+        runner = f"{opts.get('workers') or 2} worker processes"
     title = (f"orderbridge bench: {opts['orders']:,} orders, {opts['sources']} Houzz stores -> TradeGecko, "
-             f"{opts['runner']} runner, {db}{', real rate limits' if opts['real_limits'] else ''}")
+             f"{runner}, {db}{', real rate limits' if opts['real_limits'] else ''}")
     t = Table(title=title)
     t.add_column("figure")
     runs = [k for k in ("orderbridge", "floor") if k in report]

@@ -17,7 +17,7 @@ import httpx
 from benchmarks.floor import Floor
 from benchmarks.ledger import fresh_ledger
 from benchmarks.metrics import CallLog, end_state, inventory_mismatches, percentile
-from benchmarks.runner import RUNNERS, HubSpec, Runner
+from benchmarks.runner import HubSpec, Runner, check_runner, make_runner
 from benchmarks.warehouse import Warehouse
 from benchmarks.world import TG_TOKEN, World, make_stores, seed_catalog, seed_orders, start_sandboxes
 from orderbridge.config import AppConfig
@@ -39,6 +39,7 @@ class BenchOptions:
     sources: int = 10
     database_url: str | None = None
     runner: str = "embedded"
+    workers: int | None = None  # --runner workers: worker processes (None: 2)
     real_limits: bool = False
     duration: float = 180.0  # --real-limits: how long to run (the documented limits allow ~1 order a second)
     concurrency: int = 8
@@ -151,7 +152,8 @@ async def _until_done(world: World, total: int, started: float, deadline: float,
 
 
 async def run_hub(opts: BenchOptions, world: World, workdir: Path, progress: Progress) -> dict[str, Any]:
-    runner: Runner = RUNNERS[opts.runner](tracemalloc=opts.tracemalloc, profile_to=opts.profile_to)
+    runner: Runner = make_runner(opts.runner, opts.database_url, opts.workers, tracemalloc=opts.tracemalloc,
+                                 profile_to=opts.profile_to)
     cfg = hub_config(world, opts)
     logs = [CallLog("houzz", world.houzz.url), CallLog("tradegecko", world.tradegecko.url)]
     with fresh_ledger(opts.database_url, workdir, "hub", keep=opts.keep_ledger) as url:
@@ -263,8 +265,7 @@ def _limits(logs: list[CallLog], sources: int, seconds: float) -> dict[str, Any]
 
 
 async def run_bench(opts: BenchOptions, progress: Progress) -> dict[str, Any]:
-    if opts.runner not in RUNNERS:
-        raise ConfigError(f"unknown runner {opts.runner!r}", fix=f"use one of {sorted(RUNNERS)}")
+    check_runner(opts.runner, opts.database_url, opts.workers)  # before the sandboxes are started
     report: dict[str, Any] = {"options": {k: v for k, v in asdict(opts).items() if k != "profile_to"},
                               "machine": machine()}
     with isolated_data_dir() as workdir:

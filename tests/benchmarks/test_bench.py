@@ -2,15 +2,24 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import logging
 import os
+import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
+from benchmarks.run import prepare_ledger, wait_healthy
+from benchmarks.runner import HubSpec, ProcessRunner, workers
 
+from orderbridge.config import AppConfig
+from orderbridge.connectors.sandbox_kit import free_port
 from tests.conftest import _pg_database
 
 FIGURES = ("finished", "seconds", "orders_per_second", "latency_seconds", "calls", "lost_orders",
@@ -67,6 +76,129 @@ def test_small_bench_on_postgresql(tmp_path: Path, pg_url: str) -> None:
     report = _bench(tmp_path, "--database-url", pg_url, "--no-floor")
     _exactly_once(report["orderbridge"], 40)
     assert "floor" not in report
+
+
+@pytest.mark.postgres
+def test_small_bench_with_distributed_workers(tmp_path: Path, pg_url: str) -> None:
+    report = _bench(tmp_path, "--database-url", pg_url, "--no-floor", "--runner", "workers", "--workers", "2")
+    run = report["orderbridge"]
+    _exactly_once(run, 40)
+    assert run["hub"]["processes"] == 2 and run["hub"]["killed"] == 0  # both workers stopped and reported
+    assert report["options"]["runner"] == "workers" and report["options"]["workers"] == 2
+
+
+def test_distributed_workers_need_postgresql(tmp_path: Path) -> None:
+    for extra in ([], ["--database-url", f"sqlite:///{tmp_path / 'ledger.sqlite'}"]):
+        result = subprocess.run([sys.executable, "-m", "orderbridge", "bench", "--orders", "5", "--runner", "workers",
+                                 "--out", str(tmp_path / "never.json"), *extra],
+                                capture_output=True, text=True, timeout=120)
+        assert result.returncode != 0, result.stdout
+        assert "needs PostgreSQL" in result.stderr and "fix: add --database-url postgresql://" in result.stderr
+        assert "Traceback" not in result.stderr
+    assert not (tmp_path / "never.json").exists() and not (tmp_path / "ledger.sqlite").exists()
+
+
+def _gone(pid: int) -> bool:
+    """The process has exited (a zombie not yet reaped by its new parent counts as exited)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return True
+    return stat.rsplit(")", 1)[1].split()[0] == "Z"
+
+
+def _registered(url: str) -> int:
+    engine = sa.create_engine(url)
+    try:
+        with engine.connect() as conn:
+            if conn.execute(sa.text("SELECT to_regclass('procrastinate_workers')")).scalar() is None:
+                return 0
+            return int(conn.execute(sa.text("SELECT count(*) FROM procrastinate_workers")).scalar_one())
+    finally:
+        engine.dispose()
+
+
+@pytest.mark.postgres
+@pytest.mark.timeout(240)
+def test_the_distributed_runner_stops_its_workers_and_leaves_no_process(
+        tmp_path: Path, pg_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ORDERBRIDGE_DATA_DIR", str(tmp_path))
+    cfg = AppConfig.model_validate({"merchants": [{"name": "bench"}]})
+    prepare_ledger(pg_url, cfg)
+    runner = workers(2)
+    assert isinstance(runner, ProcessRunner)
+    port = free_port()
+    runner.start(HubSpec(pg_url, cfg.runner.model_dump(), port))
+    pids = runner.pids()
+    try:
+        asyncio.run(wait_healthy(f"http://127.0.0.1:{port}", runner))
+        deadline = time.monotonic() + 120
+        while _registered(pg_url) < 2:  # both Procrastinate workers are running
+            assert runner.alive() and time.monotonic() < deadline
+            time.sleep(0.2)
+    finally:
+        usage = runner.stop()
+    assert len(pids) == 2 and all(_gone(pid) for pid in pids)
+    assert usage.processes == 2 and usage.killed == 0  # each stopped by itself, in time, and reported
+    assert usage.cpu_seconds > 0
+    assert _registered(pg_url) == 0  # the workers unregistered: a graceful stop, not a kill
+
+
+async def _stuck(spec: HubSpec, stop: asyncio.Event) -> None:
+    """Process 0 stops when told; process 1's event loop is stuck (as in a call that never returns)
+    and SIGTERM is handled but never acted upon, so only SIGKILL ends it."""
+    if spec.index == 0:
+        Path(spec.database_url, "ready").touch()  # noqa: ASYNC240
+        await stop.wait()
+        return
+    signal.signal(signal.SIGTERM, lambda *_: None)
+    Path(spec.database_url, "stuck").touch()  # noqa: ASYNC240 - here the "database URL" is a directory to say so
+    time.sleep(3600)  # noqa: ASYNC251 - blocking on purpose: the stuck loop
+
+
+@pytest.mark.timeout(120)
+def test_a_process_that_does_not_stop_is_killed_and_the_others_still_report(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    runner = ProcessRunner("stuck", _stuck, 2)
+    runner.start(HubSpec(str(tmp_path), {}, 0))
+    pids = runner.pids()
+    try:
+        deadline = time.monotonic() + 60
+        while not (tmp_path / "stuck").exists():
+            assert runner.alive() and time.monotonic() < deadline
+            time.sleep(0.1)
+    finally:
+        with caplog.at_level(logging.WARNING, logger="orderbridge.bench"):
+            usage = runner.stop(within=3)
+    assert all(_gone(pid) for pid in pids)
+    assert usage.processes == 1 and usage.killed == 1 and usage.cpu_seconds > 0
+    assert f"pid {pids[1]}) did not stop within 3 s and was killed" in caplog.text
+
+
+@pytest.mark.timeout(120)
+def test_hub_processes_stop_when_the_bench_dies(tmp_path: Path) -> None:
+    # A bench killed outright (SIGKILL: no cleanup runs) leaves its hub processes without a parent.
+    script = (
+        "import os, signal\n"
+        "from benchmarks.runner import HubSpec, ProcessRunner\n"
+        "from tests.benchmarks.test_bench import _stuck\n"
+        "if __name__ == '__main__':\n"
+        "    runner = ProcessRunner('orphans', _stuck, 1)\n"
+        f"    runner.start(HubSpec({str(tmp_path)!r}, {{}}, 0))\n"
+        "    print(*runner.pids(), flush=True)\n"
+        f"    while not os.path.exists({str(tmp_path / 'ready')!r}): pass\n"
+        "    os.kill(os.getpid(), signal.SIGKILL)\n")
+    (tmp_path / "bench.py").write_text(script)
+    root = Path(__file__).resolve().parents[2]
+    result = subprocess.run([sys.executable, str(tmp_path / "bench.py")], capture_output=True, text=True,
+                            timeout=60, cwd=root, env={**os.environ, "PYTHONPATH": str(root)})
+    assert result.returncode == -signal.SIGKILL, result.stderr
+    pids = [int(p) for p in result.stdout.split()]
+    deadline = time.monotonic() + 60
+    while not all(_gone(pid) for pid in pids):  # they notice the bench is gone and stop
+        assert time.monotonic() < deadline, f"hub processes {pids} outlived the bench"
+        time.sleep(0.2)
+    assert len(pids) == 1
 
 
 def test_latency_mode_reports_polling_and_webhooks(tmp_path: Path) -> None:

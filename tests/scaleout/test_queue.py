@@ -4,7 +4,9 @@ scheduler, dead workers, the shared call budget; and the clear refusal of SQLite
 from __future__ import annotations
 
 import asyncio
+import json
 import os
+import socket
 import subprocess
 import sys
 import threading
@@ -15,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import psycopg.types.json
 import pytest
 import sqlalchemy as sa
 
@@ -30,6 +33,7 @@ from orderbridge.ledger.db import open_ledger
 from orderbridge.runners.distributed import QUEUE, attach, job_lock, make_app
 from orderbridge.runners.distributed.scheduler import Scheduler
 from orderbridge.runners.distributed.setup import defer_in_transaction
+from orderbridge.runners.distributed.worker import run_worker
 from orderbridge.web.app import create_app
 from tests.conftest import ShopAdmin, _pg_database, shop_config
 from tests.support import shop
@@ -105,6 +109,45 @@ def test_a_queued_run_cannot_start_before_the_write_that_needs_it_commits(cluste
 
 
 @pytest.mark.postgres
+def test_a_fetched_run_holds_no_lock_while_the_worker_is_busy(cluster_hub: Hub) -> None:
+    """When Procrastinate's fetch comes back, the worker's event loop may be held by a blocking ledger
+    write (the engine's writes are synchronous) that wants that very queue row: the row must be free
+    by then, or the write waits for a commit that only the held loop could send."""
+    hub = cluster_hub
+    _, wms = _ids(hub)
+    with hub.db.begin() as conn:
+        defer_in_transaction(conn, wms, "deliver")
+    seen: list[str] = []
+    armed = False
+
+    def probe(data: bytes) -> Any:  # psycopg decodes the fetched job's args here, on the worker's loop
+        if armed and not seen:
+            try:
+                with hub.db.begin() as conn:
+                    conn.execute(sa.text("SELECT id FROM procrastinate_jobs FOR UPDATE NOWAIT"))
+                seen.append("free")
+            except sa.exc.OperationalError as exc:
+                seen.append(f"locked: {exc.orig}")
+        return json.loads(data)
+
+    async def fetch() -> Any:
+        nonlocal armed
+        app = make_app(hub.db)
+        async with app.open_async():
+            worker = await app.job_manager.register_worker()
+            armed = True
+            return await app.job_manager.fetch_job(queues=[QUEUE], worker_id=worker)
+
+    psycopg.types.json.set_json_loads(probe)  # global: the pool's connections are made after this
+    try:
+        job = asyncio.run(fetch())
+    finally:
+        psycopg.types.json.set_json_loads(json.loads)
+    assert job is not None and job.task_kwargs == {"connection_id": wms, "job": "deliver"}
+    assert seen == ["free"]
+
+
+@pytest.mark.postgres
 def test_scheduler_queues_each_due_job_once_and_workers_run_them(cluster_hub: Hub, admin: ShopAdmin) -> None:
     hub = cluster_hub
     admin.order("P1")
@@ -169,6 +212,50 @@ def test_a_dead_workers_runs_are_requeued_and_its_leases_freed(cluster_hub: Hub)
     assert owner is None  # the lease of the dead worker is free at once, not in 120 s
     assert workers == 0  # and the dead worker is forgotten
     assert sorted(_queued(hub)) == sorted([(job_lock(wms, "deliver"), "todo"), (job_lock(src.id, "upload"), "todo")])
+
+
+@pytest.mark.postgres
+@pytest.mark.timeout(180)
+def test_a_stopped_worker_returns_after_its_grace_period_even_with_a_run_hanging(pg_url: str) -> None:
+    """The shop accepts connections and never answers, so the download run would wait ten minutes for
+    it. Once its stop event is set, the worker takes no new run, cancels that run after the grace
+    period and returns; the run's lease is left to expire, so a later run picks the job up again."""
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(16)  # connections complete in the backlog; nothing is ever read or answered
+        cfg = shop_config(f"http://127.0.0.1:{silent.getsockname()[1]}")
+        hub = Hub(db=open_ledger(pg_url), runner=cfg.runner, http_timeout=600)
+        apply_config(hub, cfg)
+        attach(hub)
+        src, _ = _ids(hub)
+        with hub.db.begin() as conn:
+            defer_in_transaction(conn, src.id, "download")
+
+        def running() -> int:
+            with hub.db.connect() as conn:
+                return int(conn.execute(sa.select(sa.func.count()).select_from(t.job_runs).where(
+                    t.job_runs.c.status == "running")).scalar_one())
+
+        async def scenario() -> None:
+            stop = asyncio.Event()
+            worker = asyncio.create_task(run_worker(hub, concurrency=2, stop=stop, grace=1.0, name="t"))
+            while not running():  # the download has started and waits for the shop
+                assert not worker.done(), worker
+                await asyncio.sleep(0.1)
+            stop.set()
+            await asyncio.wait_for(worker, 120)  # far short of the run's own ten minutes
+
+        asyncio.run(scenario())
+    abandoned = running()
+    with hub.db.connect() as conn:
+        queued = conn.execute(sa.text("SELECT status::text FROM procrastinate_jobs")).scalars().all()
+        workers = conn.execute(sa.text("SELECT count(*) FROM procrastinate_workers")).scalar_one()
+        lease = conn.execute(sa.select(t.job_state.c.lease_owner).where(
+            t.job_state.c.connection_id == src.id, t.job_state.c.job == "download")).scalar_one()
+    hub.db.dispose()
+    assert queued == ["aborted"]  # cancelled by the worker's shutdown, not left "doing"
+    assert workers == 0  # the worker unregistered: it stopped itself, nothing killed it
+    assert lease is not None and abandoned == 1  # abandoned mid-run: the lease expires, the job resumes
 
 
 @pytest.mark.postgres

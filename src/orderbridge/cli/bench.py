@@ -19,7 +19,11 @@ def bench(
     database_url: Annotated[str | None, typer.Option(
         "--database-url", help="PostgreSQL URL of a server where a fresh database is made for the run "
         "(default: a fresh SQLite file).")] = None,
-    runner: Annotated[str, typer.Option("--runner", help="How the hub runs: embedded.")] = "embedded",
+    runner: Annotated[str, typer.Option("--runner", help="How the hub runs: embedded (one process), or workers "
+                                        "(distributed: --workers Procrastinate worker processes; PostgreSQL "
+                                        "only).")] = "embedded",
+    workers: Annotated[int | None, typer.Option("--workers", min=1, max=32, help="With --runner workers: "
+                                                "worker processes (default 2).")] = None,
     real_limits: Annotated[bool, typer.Option("--real-limits", help="Keep the APIs' documented rate limits and "
                                               "measure the call rate sustained against them (time-boxed).")] = False,
     duration: Annotated[float, typer.Option("--duration", help="With --real-limits or --latency: seconds to run.")]
@@ -57,7 +61,8 @@ def bench(
             err_console.print("error: --profile needs pyinstrument\nfix: pip install pyinstrument")
             raise typer.Exit(2) from None
     opts = BenchOptions(orders=orders, sources=min(sources, orders), database_url=database_url, runner=runner,
-                        real_limits=real_limits, duration=duration, concurrency=concurrency, floor=not no_floor,
+                        workers=workers, real_limits=real_limits, duration=duration, concurrency=concurrency,
+                        floor=not no_floor,
                         timeout=timeout, profile_to=str(profile.resolve()) if profile else None,
                         tracemalloc=tracemalloc, overlap_seconds=overlap)
     live = None if as_json else Live(console=console, refresh_per_second=4, transient=True)
@@ -74,7 +79,7 @@ def bench(
             from benchmarks.latency import LatencyOptions, run_latency
 
             report = run_async(run_latency(LatencyOptions(rate=rate, seconds=duration, database_url=database_url,
-                                                           runner=runner), progress))
+                                                           runner=runner, workers=workers), progress))
         else:
             report = run_async(run_bench(opts, progress))
     finally:

@@ -7,6 +7,7 @@ import uuid
 from typing import Any
 
 import procrastinate
+import psycopg
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
@@ -73,10 +74,21 @@ def require_postgres(engine: Engine) -> None:
         )
 
 
+async def _autocommit(conn: psycopg.AsyncConnection[Any]) -> None:
+    await conn.set_autocommit(True)
+
+
 def make_app(engine: Engine, *, pool_size: int = 4) -> procrastinate.App:
     """A Procrastinate app on the ledger's PostgreSQL database."""
     require_postgres(engine)
-    connector = procrastinate.PsycopgConnector(conninfo=conninfo(engine), min_size=1, max_size=pool_size)
+    # Autocommit: each of Procrastinate's statements (fetch, finish, defer) then commits on the
+    # server as it ends. Without it the commit waits for this process's event loop to come back to
+    # the statement, and the engine's blocking ledger writes can hold that loop while waiting for
+    # the very row the statement locked (a job's queue row): a lock wait PostgreSQL cannot see as a
+    # deadlock, which froze a worker until its database went away. (Set per connection: the
+    # listener's own connection is made with autocommit already, and refuses it as an argument.)
+    connector = procrastinate.PsycopgConnector(conninfo=conninfo(engine), min_size=1, max_size=pool_size,
+                                               configure=_autocommit)
     app = procrastinate.App(connector=connector)
     app.task(name=TASK_NAME, queue=QUEUE, pass_context=True)(_run_connection_job)
     return app

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import socket
 import threading
+from typing import Any
 
 import sqlalchemy as sa
+from procrastinate.app import WorkerOptions
 from sqlalchemy.engine import Engine
 
 from orderbridge.engine.hub import Hub
@@ -57,22 +60,71 @@ class ProcessHeartbeat:
         self._thread.join(5)
 
 
+# After the grace period a stopping worker has cancelled its runs; what is still not done this much
+# later is left behind (its process is about to exit; the ledger's lease makes the run resumable).
+ABANDON_SECONDS = 10.0
+
+
 async def run_worker(hub: Hub, *, concurrency: int = 8, name: str | None = None,
-                     heartbeat: float = HEARTBEAT_SECONDS) -> None:
-    """Run job runs from the queue, ``concurrency`` at a time, until a stop signal."""
+                     heartbeat: float = HEARTBEAT_SECONDS, stop: asyncio.Event | None = None,
+                     grace: float | None = None) -> None:
+    """Run job runs from the queue, ``concurrency`` at a time, until stopped.
+
+    Without ``stop``, SIGTERM and SIGINT stop the worker (Procrastinate's own signal handlers).
+    With ``stop`` (a worker inside a bigger program) no signal handler is installed, and the worker
+    stops once ``stop`` is set. Stopping takes no new runs; the runs in progress get ``grace``
+    seconds (None: as long as they take) and are then cancelled, which leaves their ledger lease to
+    expire so that a later run resumes them.
+    """
     app = make_app(hub.db, pool_size=concurrency + 3)
     name = name or f"{socket.gethostname()}:{os.getpid()}"
     log.info("worker %s started (concurrency %d)", name, concurrency)
     try:
         with ProcessHeartbeat(hub.db, heartbeat) as beat:
+            options: WorkerOptions = {
+                "queues": [QUEUE], "name": name, "concurrency": concurrency,
+                "additional_context": {"hub": hub, "heartbeat": beat},
+                "update_heartbeat_interval": heartbeat, "stalled_worker_timeout": max(30.0, heartbeat * 10),
+                "fetch_job_polling_interval": 1.0, "abort_job_polling_interval": 5.0,
+                "delete_jobs": "successful",  # the ledger keeps the history (job_runs); the queue stays small
+                "install_signal_handlers": stop is None,
+            }
+            if grace is not None:
+                options["shutdown_graceful_timeout"] = grace
             async with app.open_async():
-                await app.run_worker_async(
-                    queues=[QUEUE], name=name, concurrency=concurrency,
-                    additional_context={"hub": hub, "heartbeat": beat},
-                    update_heartbeat_interval=heartbeat, stalled_worker_timeout=max(30.0, heartbeat * 10),
-                    fetch_job_polling_interval=1.0, abort_job_polling_interval=5.0,
-                    delete_jobs="successful",  # the ledger keeps the history (job_runs); the queue stays small
-                )
+                if stop is None:
+                    await app.run_worker_async(**options)
+                else:
+                    await _until_stopped(asyncio.ensure_future(app.run_worker_async(**options)), stop, name, grace)
     finally:
         await hub.aclose()
         log.info("worker %s stopped", name)
+
+
+async def _until_stopped(work: asyncio.Future[None], stop: asyncio.Event, name: str, grace: float | None) -> None:
+    """Run the worker until ``stop`` is set, then stop it the way Procrastinate stops a worker run
+    as a task: cancelling that task makes the worker finish gracefully (no new runs; the runs in
+    progress get the grace period, then are aborted) before the task ends as cancelled."""
+    stopping: asyncio.Future[Any] = asyncio.ensure_future(stop.wait())
+    try:
+        await asyncio.wait([work, stopping], return_when=asyncio.FIRST_COMPLETED)
+        if not work.done():
+            work.cancel()
+            await asyncio.wait([work], timeout=None if grace is None else grace + ABANDON_SECONDS)
+        if not work.done():
+            # A run that ignores its cancellation, or a database that does not answer: a second
+            # cancellation interrupts Procrastinate's own shutdown.
+            log.warning("worker %s: runs still going %.0f s after the grace period; interrupting them",
+                        name, ABANDON_SECONDS)
+            work.cancel()
+            await asyncio.wait([work], timeout=ABANDON_SECONDS)
+    finally:
+        stopping.cancel()
+        if not work.done():  # we were cancelled ourselves, or the worker would not stop
+            work.cancel()
+    if not work.done():
+        log.error("worker %s did not stop; left behind", name)
+        return
+    error = None if work.cancelled() else work.exception()
+    if error is not None:
+        raise error
