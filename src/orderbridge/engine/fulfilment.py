@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 from typing import Any
 
@@ -53,30 +54,36 @@ async def pickup(ctx: JobContext) -> None:
 
 
 def record_shipment(ctx: JobContext, conn: Any, shipment: Shipment) -> str:
-    d, s = t.deliveries, t.shipments
     # By our reference, else by the backend's order id: two indexed lookups (an OR of the two
     # would scan every delivery of the backend for each shipment).
-    delivery = conn.execute(sa.select(d.c.order_id).where(
-        d.c.backend_id == ctx.row.id, d.c.cust_ref == shipment.order_ref)).first()
+    delivery = conn.execute(_by_backend(t.deliveries, "cust_ref", "order_id"),
+                            {"backend": ctx.row.id, "value": shipment.order_ref}).first()
     if delivery is None and shipment.backend_order_id:
-        delivery = conn.execute(sa.select(d.c.order_id).where(
-            d.c.backend_id == ctx.row.id, d.c.backend_order_id == shipment.backend_order_id)).first()
+        delivery = conn.execute(_by_backend(t.deliveries, "backend_order_id", "order_id"),
+                                {"backend": ctx.row.id, "value": shipment.backend_order_id}).first()
     if delivery is None:
         return "unmatched"
     order_id = int(delivery.order_id)
-    if conn.execute(sa.select(s.c.id).where(
-            s.c.backend_id == ctx.row.id, s.c.external_id == shipment.external_id)).first():
+    if conn.execute(_by_backend(t.shipments, "external_id", "id"),
+                    {"backend": ctx.row.id, "value": shipment.external_id}).first():
         return "same"
-    conn.execute(s.insert().values(
-        order_id=order_id, backend_id=ctx.row.id, external_id=shipment.external_id, carrier=shipment.carrier,
-        service=shipment.service, tracking_numbers=shipment.all_tracking(), data=shipment.model_dump(mode="json"),
-        shipped_at=shipment.shipped_at, created_at=utcnow()))
+    conn.execute(t.shipments.insert(), {
+        "order_id": order_id, "backend_id": ctx.row.id, "external_id": shipment.external_id,
+        "carrier": shipment.carrier, "service": shipment.service, "tracking_numbers": shipment.all_tracking(),
+        "data": shipment.model_dump(mode="json"), "shipped_at": shipment.shipped_at, "created_at": utcnow()})
     tracking = ", ".join(shipment.all_tracking()) or "no tracking number"
     event(conn, order_id, "shipment", f"Shipped by {ctx.row.name}: {shipment.carrier or 'carrier unknown'} "
           f"{tracking}", {"shipment": shipment.external_id})
     _plan_confirmations(ctx, conn, order_id, shipment)
     recompute_status(conn, order_id)
     return "new"
+
+
+@functools.cache
+def _by_backend(table: sa.Table, key: str, column: str) -> Any:
+    """``SELECT column FROM table WHERE backend_id = :backend AND key = :value`` (built once)."""
+    return sa.select(table.c[column]).where(table.c.backend_id == sa.bindparam("backend"),
+                                            table.c[key] == sa.bindparam("value")).limit(1)
 
 
 def _plan_confirmations(ctx: JobContext, conn: Any, order_id: int, shipment: Shipment) -> None:

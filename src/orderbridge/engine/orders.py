@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import math
@@ -20,6 +21,7 @@ from orderbridge.engine.hub import ConnectionRow, RouteRow
 from orderbridge.engine.timeline import event
 from orderbridge.ledger import schema as t
 from orderbridge.ledger.db import new_id
+from orderbridge.ledger.prepared import ROW_ID, select_by, update_by_id
 from orderbridge.logs import redact
 
 
@@ -256,44 +258,55 @@ def clear_error(conn: Connection, order_id: int) -> None:
 # --------------------------------------------------------------------------------- status
 
 
-def shipped_fraction(conn: Connection, order_id: int) -> tuple[int, int]:
+def shipped_fraction(conn: Connection, order_id: int, ordered: int | None = None) -> tuple[int, int]:
     """(units shipped, units ordered). A shipment that lists no lines ships the whole order."""
-    ordered = conn.execute(
-        sa.select(sa.func.coalesce(sa.func.sum(t.order_lines.c.quantity), 0)).where(
-            t.order_lines.c.order_id == order_id)
-    ).scalar_one()
+    if ordered is None:
+        ordered = int(conn.execute(_units_ordered(), {ROW_ID: order_id}).scalar_one())
     shipped = 0
-    for (data,) in conn.execute(sa.select(t.shipments.c.data).where(t.shipments.c.order_id == order_id)):
+    for (data,) in conn.execute(select_by(t.shipments, "order_id", "data"), {ROW_ID: order_id}):
         lines = data.get("lines") or [pl for p in data.get("packages", []) for pl in p.get("lines", [])]
         if not lines:
-            return int(ordered), int(ordered)
+            return ordered, ordered
         shipped += sum(int(pl.get("quantity", 0)) for pl in lines)
-    return min(shipped, int(ordered)), int(ordered)
+    return min(shipped, ordered), ordered
+
+
+@functools.cache
+def _units_ordered(order_id: Any = None) -> Any:
+    """Units ordered: of the order named by :row_id, or of ``order_id`` (a column) as a subquery."""
+    ol = t.order_lines
+    q = sa.select(sa.func.coalesce(sa.func.sum(ol.c.quantity), 0))
+    return q.where(ol.c.order_id == (sa.bindparam(ROW_ID) if order_id is None else order_id))
+
+
+@functools.cache
+def _status_inputs() -> Any:
+    """What an order's status derives from, in one statement."""
+    o = t.orders
+
+    def first(column: Any) -> Any:
+        return sa.select(column).where(column.table.c.order_id == o.c.id).limit(1).scalar_subquery()
+
+    return sa.select(
+        o.c.status, o.c.sending_canceled, o.c.error_code, first(t.cancellations.c.outcome).label("canceled"),
+        first(t.deliveries.c.state).label("delivery"),
+        _units_ordered(o.c.id).scalar_subquery().label("ordered"),
+    ).where(o.c.id == sa.bindparam(ROW_ID))
 
 
 def recompute_status(conn: Connection, order_id: int) -> str:
     """Derive the order's status from its steps and shipments, and store it."""
-    o = conn.execute(
-        sa.select(t.orders.c.status, t.orders.c.sending_canceled, t.orders.c.error_code).where(
-            t.orders.c.id == order_id)
-    ).one()
-    canceled = conn.execute(
-        sa.select(t.cancellations.c.outcome).where(t.cancellations.c.order_id == order_id)
-    ).scalar()
-    delivery = conn.execute(
-        sa.select(t.deliveries.c.state).where(t.deliveries.c.order_id == order_id)
-    ).scalar()
-    confs = [r.state for r in conn.execute(
-        sa.select(t.confirmations.c.state).where(t.confirmations.c.order_id == order_id))]
-    shipped, ordered = shipped_fraction(conn, order_id)
-    if o.sending_canceled or canceled in ("canceled", "stopped"):
+    o = conn.execute(_status_inputs(), {ROW_ID: order_id}).one()
+    confs = conn.execute(select_by(t.confirmations, "order_id", "state", "key"), {ROW_ID: order_id}).all()
+    shipped, ordered = shipped_fraction(conn, order_id, int(o.ordered))
+    if o.sending_canceled or o.canceled in ("canceled", "stopped"):
         status = OrderStatus.CANCELED
     elif o.error_code:
         status = OrderStatus.ERROR
-    elif delivery != steps.DONE:
+    elif o.delivery != steps.DONE:
         status = OrderStatus.NEW
-    elif confs and all(s == steps.DONE for s in confs) and (shipped >= ordered or (len(confs) == 1
-                                                             and _order_level(conn, order_id))):
+    elif confs and all(c.state == steps.DONE for c in confs) and (
+            shipped >= ordered or (len(confs) == 1 and confs[0].key == "order")):
         status = OrderStatus.CONFIRMED
     elif ordered and shipped >= ordered:
         status = OrderStatus.SHIPPED
@@ -302,11 +315,7 @@ def recompute_status(conn: Connection, order_id: int) -> str:
     else:
         status = OrderStatus.AT_WMS
     if status != o.status:
-        conn.execute(t.orders.update().where(t.orders.c.id == order_id).values(status=status, updated_at=utcnow()))
+        conn.execute(update_by_id(t.orders), {ROW_ID: order_id, "status": status, "updated_at": utcnow()})
     return str(status)
 
 
-def _order_level(conn: Connection, order_id: int) -> bool:
-    return conn.execute(
-        sa.select(t.confirmations.c.id).where(t.confirmations.c.order_id == order_id, t.confirmations.c.key == "order")
-    ).first() is not None

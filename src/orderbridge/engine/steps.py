@@ -3,6 +3,7 @@ inventory pushes: claim (record the intent), succeed, or fail by error class."""
 
 from __future__ import annotations
 
+import functools
 import random
 from datetime import datetime, timedelta
 from typing import Any
@@ -13,6 +14,7 @@ from sqlalchemy.engine import Connection
 from orderbridge.config import RunnerConfig
 from orderbridge.connectors.errors import TransientError
 from orderbridge.domain.models import utcnow
+from orderbridge.ledger.prepared import ROW_ID, update_by_id
 from orderbridge.logs import redact
 
 PENDING, IN_FLIGHT, DONE, ERROR, PARKED, CANCELED, WAITING = (
@@ -30,20 +32,19 @@ def due_clause(table: sa.Table, now: datetime) -> Any:
 
 def claim(conn: Connection, table: sa.Table, row_id: int) -> bool:
     """Record the intent: pending -> in_flight, attempts + 1. False if someone else has it."""
-    res = conn.execute(
-        table.update()
-        .where(table.c.id == row_id, table.c.state == PENDING)
-        .values(state=IN_FLIGHT, attempts=table.c.attempts + 1, intent_at=utcnow())
-    )
+    res = conn.execute(_claim(table), {ROW_ID: row_id, "intent_at": utcnow()})
     return res.rowcount == 1
 
 
+@functools.cache
+def _claim(table: sa.Table) -> sa.Update:
+    return (table.update().where(table.c.id == sa.bindparam(ROW_ID), table.c.state == PENDING)
+            .values(state=IN_FLIGHT, attempts=table.c.attempts + 1))
+
+
 def succeed(conn: Connection, table: sa.Table, row_id: int, **values: Any) -> None:
-    conn.execute(
-        table.update().where(table.c.id == row_id).values(
-            state=DONE, done_at=utcnow(), last_error="", next_attempt_at=None, first_failure_at=None, **values
-        )
-    )
+    conn.execute(update_by_id(table), {ROW_ID: row_id, "state": DONE, "done_at": utcnow(), "last_error": "",
+                                       "next_attempt_at": None, "first_failure_at": None, **values})
 
 
 def backoff_seconds(attempts: int, runner: RunnerConfig, retry_after: float | None = None) -> float:

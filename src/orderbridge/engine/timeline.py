@@ -13,11 +13,8 @@ from orderbridge.logs import redact
 
 
 def event(conn: Connection, order_id: int, kind: str, message: str, data: dict[str, Any] | None = None) -> None:
-    conn.execute(
-        t.order_events.insert().values(
-            order_id=order_id, at=utcnow(), kind=kind, message=redact(message), data=_masked(data)
-        )
-    )
+    conn.execute(t.order_events.insert(), {"order_id": order_id, "at": utcnow(), "kind": kind,
+                                            "message": redact(message), "data": _masked(data)})
 
 
 def _masked(data: Any) -> Any:
