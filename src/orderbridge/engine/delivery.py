@@ -44,7 +44,7 @@ async def workflow(ctx: JobContext) -> None:
             .join(o, o.c.id == w.c.order_id)
             .where(o.c.connection_id == ctx.row.id, steps.due_clause(w, utcnow()), ~blocked_by_earlier,
                    o.c.sending_canceled.is_(False))
-            .order_by(w.c.id).limit(BATCH)
+            .order_by(*steps.due_order(w)).limit(BATCH)
         ).all()
 
     async def run(row: Any) -> None:
@@ -112,7 +112,7 @@ async def deliver(ctx: JobContext) -> None:
                           o.c.sending_canceled, o.c.on_hold, o.c.error_code)
                 .join(o, o.c.id == d.c.order_id)
                 .where(d.c.backend_id == ctx.row.id, steps.due_clause(d, utcnow()))
-                .order_by(d.c.id).limit(BATCH)
+                .order_by(*steps.due_order(d)).limit(BATCH)
             ).all()
         if not rows:
             return

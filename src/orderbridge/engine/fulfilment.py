@@ -119,7 +119,7 @@ async def upload(ctx: JobContext) -> None:
             sa.select(c.c.id, c.c.order_id, c.c.key, c.c.shipment_ids, c.c.attempts)
             .join(o, o.c.id == c.c.order_id)
             .where(o.c.connection_id == ctx.row.id, steps.due_clause(c, utcnow()))
-            .order_by(c.c.id).limit(1000)).all()
+            .order_by(*steps.due_order(c)).limit(1000)).all()
 
     async def run(row: Any) -> None:
         def claim(conn: Any) -> Any:

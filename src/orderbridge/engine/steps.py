@@ -30,6 +30,12 @@ def due_clause(table: sa.Table, now: datetime) -> Any:
     )
 
 
+def due_order(table: sa.Table) -> tuple[Any, Any]:
+    """Due rows oldest first, in the order of the due index (state, next_attempt_at, id): the
+    database stops at the batch's end instead of sorting every pending row first."""
+    return table.c.next_attempt_at, table.c.id
+
+
 def claim(conn: Connection, table: sa.Table, row_id: int) -> bool:
     """Record the intent: pending -> in_flight, attempts + 1. False if someone else has it."""
     res = conn.execute(_claim(table), {ROW_ID: row_id, "intent_at": utcnow()})
