@@ -47,7 +47,23 @@ async def workflow(ctx: JobContext) -> None:
             .order_by(*steps.due_order(w)).limit(BATCH)
         ).all()
 
-    async def run(row: Any) -> None:
+    def next_step(conn: Any, order_id: int) -> Any:
+        # The order's next step, when it is due now: an order goes through its steps one after
+        # the other in one go, rather than each step waiting for every other order's.
+        return conn.execute(
+            sa.select(w.c.id, w.c.order_id, w.c.name, w.c.label, w.c.attempts)
+            .join(o, o.c.id == w.c.order_id)
+            .where(w.c.order_id == order_id, steps.due_clause(w, utcnow()), ~blocked_by_earlier,
+                   o.c.sending_canceled.is_(False))
+            .order_by(w.c.seq).limit(1)
+        ).first()
+
+    async def run(first: Any) -> None:
+        row = first
+        while row is not None:
+            row = await run_one(row)
+
+    async def run_one(row: Any) -> Any:
         def claim(conn: Any) -> Any:
             if not steps.claim(conn, w, row.id):
                 return None
@@ -55,13 +71,13 @@ async def workflow(ctx: JobContext) -> None:
 
         order_row = await ctx.write(claim)
         if order_row is None:
-            return
+            return None
         note = await attempt(ctx, w, row, row.label, lambda: src.run_workflow_step(
             row.name, stored_order(order_row), retry=row.attempts > 0))
         if failed(note):
-            return
+            return None
 
-        def done(conn: Any) -> None:
+        def done(conn: Any) -> Any:
             steps.succeed(conn, w, row.id)
             event(conn, row.order_id, "workflow", f"{row.label}: done" + (f" ({note})" if note else ""))
             if _release_delivery_if_ready(conn, row.order_id):
@@ -70,9 +86,11 @@ async def workflow(ctx: JobContext) -> None:
                 if backend_id is not None:
                     ctx.hub.wake(conn, int(backend_id), "deliver")
             recompute_status(conn, row.order_id)
+            return next_step(conn, row.order_id)
 
-        await ctx.write(done)
+        following = await ctx.write(done)
         ctx.count()
+        return following
 
     await ctx.each(rows, run)
 

@@ -92,3 +92,27 @@ def test_orders_flow_through_the_engine(tmp_path: Any, url: str, admin: Admin, w
         skipped = dict(conn.execute(sa.select(t.skipped_orders.c.external_id, t.skipped_orders.c.reason)).all())
     assert "cancelled" in skipped[late] and "already shipped" in skipped[shipped_before]
     assert len(wms.state()["wms"]["creates"]) == 1
+
+
+def test_one_workflow_run_takes_each_order_through_all_its_steps(tmp_path: Any, url: str, admin: Admin,
+                                                                wms: ShopAdmin) -> None:
+    import asyncio
+
+    from orderbridge.engine.jobs import run_job
+
+    acc = admin.account()
+    a = acc["acct"]
+    placed = [admin.order(a) for _ in range(5)]
+    hub = make_hub(tmp_path, url, acc, wms.url, {})
+
+    async def go() -> None:
+        with hub.db.connect() as conn:
+            row = next(r for r in hub.connections(conn) if r.name == "houzz")
+        assert (await run_job(hub, row, "download")).status == "ok"
+        run = await run_job(hub, row, "workflow")
+        assert run.status == "ok" and run.processed == 10, run  # Process and Charge of each order
+        await hub.aclose()
+
+    asyncio.run(go())
+    # Charged in that one run: the order's Charge did not wait for a later run.
+    assert [admin.status(a, oid) for oid in placed] == ["Charged"] * 5
