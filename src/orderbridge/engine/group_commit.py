@@ -58,7 +58,10 @@ class GroupCommit:
 
     async def _flush(self, batch: list[tuple[Write, asyncio.Future[Any]]]) -> None:
         try:
-            outcomes = await self._together(batch)
+            if self.db.dialect.name == "postgresql":
+                outcomes = await self._in_thread(batch)
+            else:
+                outcomes = await self._together(batch)
         except Exception:
             # The shared commit failed (a deadlock with another process, say): each on its own.
             log.debug("group commit of %d writes failed; writing them one by one", len(batch), exc_info=True)
@@ -102,6 +105,28 @@ class GroupCommit:
                 trans.rollback()  # a failed COMMIT can leave the database's transaction open
                 raise
         return outcomes
+
+    async def _in_thread(self, batch: list[tuple[Write, asyncio.Future[Any]]]) -> list[Outcome]:
+        # On PostgreSQL each statement is a round trip to the server: the whole group runs in the
+        # worker thread, and the event loop goes on with API calls meanwhile. (On SQLite the
+        # statements cost CPU rather than waiting, and two threads would only share one core.)
+        def together() -> list[Outcome]:
+            outcomes: list[Outcome] = []
+            with self.db.begin() as conn:
+                for fn, fut in batch:
+                    try:
+                        with conn.begin_nested():
+                            outcomes.append((fut, fn(conn), None))
+                    except Exception as exc:
+                        outcomes.append((fut, None, exc))
+            return outcomes
+
+        running = COMMITS.submit(together)
+        try:
+            return await asyncio.wrap_future(running)
+        except asyncio.CancelledError:
+            wait([running])  # it goes on in its thread; nothing is acknowledged before it ends
+            raise
 
     def _alone(self, fn: Write, fut: asyncio.Future[Any]) -> Outcome:
         try:
