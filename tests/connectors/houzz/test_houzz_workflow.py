@@ -47,7 +47,9 @@ def test_workflow_steps_follow_the_switches_and_the_status(url: str, admin: Admi
     asyncio.run(go())
 
 
-def test_process_then_charge_is_idempotent(url: str, admin: Admin) -> None:
+def run_steps(url: str, admin: Admin, plan: list[tuple[str, bool]]) -> tuple[str, str, list[str], int]:
+    """A new order taken through ``plan`` ((step, retry) pairs): (account, order id, notes, the call
+    log's position before the steps)."""
     acc = admin.account()
     oid = admin.order(acc["acct"])
     since = admin.last_seq()
@@ -55,35 +57,27 @@ def test_process_then_charge_is_idempotent(url: str, admin: Admin) -> None:
     async def go() -> list[str]:
         async with opened(url, acc) as c:
             order = await stored(c, oid)
-            notes = [await c.run_workflow_step(s, order) for s in ("process", "charge")]
-            # Retried (an earlier attempt may have reached Houzz): the status is read first.
-            notes += [await c.run_workflow_step(s, order, retry=True) for s in ("process", "charge")]
-            return notes
+            return [await c.run_workflow_step(step, order, retry=retry) for step, retry in plan]
 
-    notes = asyncio.run(go())
+    return acc["acct"], oid, asyncio.run(go()), since
+
+
+def test_process_then_charge_is_idempotent(url: str, admin: Admin) -> None:
+    # Retried (an earlier attempt may have reached Houzz), a step reads the status first.
+    acct, oid, notes, since = run_steps(url, admin, [("process", False), ("charge", False),
+                                                     ("process", True), ("charge", True)])
     assert notes[:2] == ["marked Processed at Houzz", "charged at Houzz"]
     assert "already processed" in notes[2] and "already charged" in notes[3]
-    assert admin.status(acc["acct"], oid) == "Charged"
-    assert [(a["action"], a["result"]) for a in admin.actions(acc["acct"])] == [("Process", "ok"), ("Charge", "ok")]
+    assert admin.status(acct, oid) == "Charged"
+    assert [(a["action"], a["result"]) for a in admin.actions(acct)] == [("Process", "ok"), ("Charge", "ok")]
     assert houzz_methods(admin.calls(since)).count("getOrder") == 3  # the fetch and the two retries
 
 
 def test_a_first_attempt_writes_without_reading_first(url: str, admin: Admin) -> None:
-    acc = admin.account()
-    oid = admin.order(acc["acct"])
-    since = admin.last_seq()
-
-    async def go() -> list[str]:
-        async with opened(url, acc) as c:
-            order = await stored(c, oid)
-            notes = [await c.run_workflow_step("process", order), await c.run_workflow_step("charge", order)]
-            # Charged meanwhile (by hand in Seller Central): a first Process is answered as a no-op.
-            notes.append(await c.run_workflow_step("process", order))
-            return notes
-
-    assert asyncio.run(go()) == [
-        "marked Processed at Houzz", "charged at Houzz", "already processed at Houzz (Charged)"]
-    assert [(a["action"], a["result"]) for a in admin.actions(acc["acct"])] == [
+    # The third: charged meanwhile (by hand in Seller Central), a first Process is answered as a no-op.
+    acct, _, notes, since = run_steps(url, admin, [("process", False), ("charge", False), ("process", False)])
+    assert notes == ["marked Processed at Houzz", "charged at Houzz", "already processed at Houzz (Charged)"]
+    assert [(a["action"], a["result"]) for a in admin.actions(acct)] == [
         ("Process", "ok"), ("Charge", "ok"), ("Process", "noop")]
     assert houzz_methods(admin.calls(since)).count("getOrder") == 1  # only the test's own fetch
 
