@@ -59,8 +59,8 @@ def test_small_bench_on_sqlite_with_the_floor(tmp_path: Path) -> None:
     _exactly_once(floor, 40)
     assert hub["hub"]["cpu_seconds"] > 0 and hub["hub"]["peak_rss_mb"] > 20
     assert hub["hub"]["cpu_seconds_per_1000_orders"] == pytest.approx(hub["hub"]["cpu_seconds"] * 25, rel=0.01)
-    # The floor makes only the calls the lifecycle needs: no re-reads before writes.
-    assert "houzz getOrder" in hub["calls"]["per_order_by_kind"]
+    # The floor makes only the calls the lifecycle needs: no reads before writes. (The hub reads an
+    # order only to explain a refusal or before a retry, so it may make none in a clean run.)
     assert "houzz getOrder" not in floor["calls"]["per_order_by_kind"]
     assert floor["calls"]["per_order"] < hub["calls"]["per_order"]
     assert report["ratio_to_floor"] == pytest.approx(hub["seconds"] / floor["seconds"], rel=0.01)
