@@ -40,9 +40,6 @@ class StoredReads:
         if len(self._digests) > self._limit:
             del self._digests[next(iter(self._digests))]
 
-    def forget(self, external_id: str) -> None:
-        self._digests.pop(external_id, None)
-
     def read(self, window: Window, external_id: str, raw: Any,
              classify: Callable[[], DownloadItem]) -> DownloadItem | None:
         """``classify()``'s item for this raw entry, or None when the window allows passing over
