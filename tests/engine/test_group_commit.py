@@ -11,6 +11,7 @@ import sqlalchemy as sa
 
 from orderbridge.engine.group_commit import GroupCommit
 from orderbridge.ledger.db import create_engine
+from tests.conftest import _pg_database
 
 meta = sa.MetaData()
 notes = sa.Table("notes", meta, sa.Column("id", sa.Integer, primary_key=True), sa.Column("text", sa.String(50)))
@@ -96,3 +97,41 @@ def test_a_failed_shared_commit_falls_back_to_one_transaction_each(engine: sa.En
 
     assert len(set(asyncio.run(main()))) == 5  # five rows, five ids
     assert all(visible(engine, f"r{i}") for i in range(5))
+
+
+@pytest.fixture
+def pg_engine() -> Iterator[sa.Engine]:
+    for url in _pg_database():
+        eng = create_engine(url)
+        meta.create_all(eng)
+        yield eng
+        eng.dispose()
+
+
+@pytest.mark.postgres
+def test_on_postgresql_groups_overlap_and_each_write_is_committed_once(pg_engine: sa.Engine) -> None:
+    # (SQLite has one writer: one group at a time there.)
+    engine = pg_engine
+    in_flight, peak = [0], [0]
+
+    def slow_add(conn: sa.Connection, text: str) -> int:
+        in_flight[0] += 1
+        peak[0] = max(peak[0], in_flight[0])
+        conn.execute(sa.text("SELECT pg_sleep(0.05)"))
+        in_flight[0] -= 1
+        return add(conn, text)
+
+    async def main() -> list[int]:
+        gc = GroupCommit(engine)
+
+        async def write(i: int) -> int:
+            await asyncio.sleep(i * 0.01)  # arriving one by one while earlier groups are in flight
+            return await gc.run(lambda conn: slow_add(conn, f"o{i}"))
+
+        return list(await asyncio.gather(*(write(i) for i in range(40))))
+
+    ids = asyncio.run(main())
+    assert len(set(ids)) == 40
+    assert peak[0] > 1, "groups were committed strictly one after another"
+    with engine.connect() as conn:
+        assert conn.execute(sa.select(sa.func.count()).select_from(notes)).scalar_one() == 40

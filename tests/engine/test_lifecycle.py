@@ -69,6 +69,39 @@ def test_undelivered_orders_are_subtracted_from_inventory(make_hub: Any, admin: 
     assert admin.state()["shop"]["inventory"]["SKU-1"] == 6
 
 
+def test_a_costly_undelivered_sum_is_shared_for_a_bounded_while(make_hub: Any, admin: ShopAdmin,
+                                                                 monkeypatch: Any) -> None:
+    from orderbridge.engine import inventory
+
+    admin.stock({"SKU-1": 10})
+    admin.order("M1", [("SKU-1", 4)])
+    hub = make_hub(shop_config(admin.url, route={"hold_new_orders": True}))
+    sync(hub)
+    with hub.db.connect() as conn:
+        source, backend = (hub.connection(conn, name) for name in ("shop", "wms"))
+
+    def shared() -> int:
+        with hub.db.connect() as conn:
+            return inventory.undelivered_units_shared(hub, conn, backend.id, source.merchant_id).get("SKU-1", 0)
+
+    assert shared() == 4
+    admin.order("M2", [("SKU-1", 3)])
+    sync(hub)  # a second held order
+    # A quick sum is never reused:
+    assert shared() == 7
+    # A costly one (every sum counts as costly here) is reused for MEMO_SHARE times what it took...
+    monkeypatch.setattr(inventory, "MEMO_FROM", 0.0)
+    monkeypatch.setattr(inventory, "MEMO_SHARE", 1e6)
+    hub.memo.clear()
+    assert shared() == 7
+    admin.order("M3", [("SKU-1", 2)])
+    sync(hub)
+    assert shared() == 7
+    # ...and summed afresh after it.
+    monkeypatch.setattr(inventory, "MEMO_SHARE", 0.0)
+    assert shared() == 9
+
+
 def test_unknown_sku_errors_only_that_order_then_alias_delivers_it(make_hub: Any, admin: ShopAdmin) -> None:
     admin.stock({"SKU-1": 5, "REAL-9": 5})
     admin.order("C1")

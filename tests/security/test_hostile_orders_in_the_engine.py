@@ -60,3 +60,23 @@ def test_hostile_orders_land_in_error_or_are_refused_and_the_rest_flows(make_hub
     assert rows["NAN-1"].raw["qty"] == "nan" and rows["NAN-1"].raw["inf"] == "inf"
     assert sorted(admin.state()["wms"]["creates"]) == ["PO-NAN-1", "PO-OK-1", "PO-OK-2"]
     assert len(alerts) == 1 and "5000 characters long" in alerts[0].message and alerts[0].fix
+
+
+def test_an_order_the_database_refuses_fails_alone_and_the_batch_is_stored(make_hub: Any, admin: ShopAdmin) -> None:
+    # New orders are stored together; one the database refuses (a quantity no integer column
+    # holds, as a connector bug could hand over past validation) sends the batch down the
+    # one-by-one path, where only that order fails.
+    hub = make_hub(shop_config(admin.url))
+    with hub.db.connect() as conn:
+        row = hub.connection(conn, "shop")
+    broken = order("BAD-1")
+    broken.lines[0] = OrderLine.model_construct(**{**broken.lines[0].model_dump(), "quantity": 2**70})
+    items = [DownloadedOrder(f"OK-{i}", {"id": f"OK-{i}"}, order(f"OK-{i}")) for i in range(5)]
+    items.insert(2, DownloadedOrder("BAD-1", {"id": "BAD-1"}, broken))
+    assert store_items(hub, row, items, "poll") == {"new": 5, "failed": 1}
+    with hub.db.connect() as conn:
+        stored = set(conn.execute(sa.select(t.orders.c.external_id)).scalars())
+        lines = conn.execute(sa.select(sa.func.count()).select_from(t.order_lines)).scalar_one()
+    assert stored == {f"OK-{i}" for i in range(5)} and lines == 5
+    # The failed one was not recorded as read: the next poll offers it again.
+    assert store_items(hub, row, items, "poll") == {"same": 5, "failed": 1}

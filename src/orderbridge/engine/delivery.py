@@ -19,7 +19,7 @@ from orderbridge.engine.orders import clear_error, recompute_status, set_error
 from orderbridge.engine.rules import delivery_request, stored_order
 from orderbridge.engine.timeline import event
 from orderbridge.ledger import schema as t
-from orderbridge.ledger.prepared import ROW_ID, select_by
+from orderbridge.ledger.prepared import ROW_ID
 
 log = logging.getLogger("orderbridge.engine.delivery")
 
@@ -35,27 +35,29 @@ async def workflow(ctx: JobContext) -> None:
     earlier = sa.alias(w)
     blocked_by_earlier = sa.exists().where(
         earlier.c.order_id == w.c.order_id, earlier.c.seq < w.c.seq, earlier.c.state != steps.DONE)
-    with ctx.tx() as conn:
+    def due(conn: Any) -> list[Any]:
         # We hold this connection's workflow lease, so an in_flight step here is a dead run's:
         # it is due again, and every step looks at the source's state before acting.
         released = steps.release(conn, w, w.c.order_id.in_(sa.select(o.c.id).where(o.c.connection_id == ctx.row.id)))
         if released:
             ctx.notes.append(f"{released} interrupted workflow steps resumed")
-        rows = conn.execute(
+        return list(conn.execute(
             sa.select(w.c.id, w.c.order_id, w.c.name, w.c.label, w.c.attempts)
             .join(o, o.c.id == w.c.order_id)
             .where(o.c.connection_id == ctx.row.id, steps.due_clause(w, utcnow()), ~blocked_by_earlier,
                    o.c.sending_canceled.is_(False))
             .order_by(*steps.due_order(w)).limit(BATCH)
-        ).all()
+        ))
 
-    def next_step(conn: Any, order_id: int) -> Any:
+    rows = await ctx.hub.in_ledger(due)
+
+    def next_step(order_steps: list[Any]) -> Any:
         # The order's next step, when it is due now: an order goes through its steps one after
         # the other in one go, rather than each step waiting for every other order's. Read by
         # the order (two or three rows through its own index), then judged here.
-        if conn.execute(select_by(o, "id", "sending_canceled"), {ROW_ID: order_id}).scalar():
-            return None
-        for step in conn.execute(_steps_of_order(), {ROW_ID: order_id}):
+        for step in order_steps:
+            if step.sending_canceled:
+                return None
             if step.state == steps.DONE:
                 continue
             due = step.state == steps.PENDING and (step.next_attempt_at is None or step.next_attempt_at <= utcnow())
@@ -84,13 +86,14 @@ async def workflow(ctx: JobContext) -> None:
         def done(conn: Any) -> Any:
             steps.succeed(conn, w, row.id)
             event(conn, row.order_id, "workflow", f"{row.label}: done" + (f" ({note})" if note else ""))
-            if _release_delivery_if_ready(conn, row.order_id):
-                backend_id = conn.execute(sa.select(t.deliveries.c.backend_id).where(
-                    t.deliveries.c.order_id == row.order_id)).scalar()
+            order_steps = conn.execute(_steps_of_order(), {ROW_ID: row.order_id}).all()
+            if not any(s.blocks_delivery and s.state != steps.DONE for s in order_steps):
+                backend_id = conn.execute(_release_delivery(), {ROW_ID: row.order_id}).scalar()
                 if backend_id is not None:
                     ctx.hub.wake(conn, int(backend_id), "deliver")
-            recompute_status(conn, row.order_id)
-            return next_step(conn, row.order_id)
+            # No status to recompute: a workflow step changes none of what the status derives
+            # from (a delivery it releases goes from waiting to pending: "new" either way).
+            return next_step(order_steps)
 
         following = await ctx.write(done)
         ctx.count()
@@ -101,22 +104,20 @@ async def workflow(ctx: JobContext) -> None:
 
 @functools.cache
 def _steps_of_order() -> Any:
-    w = t.workflow_steps
-    return (sa.select(w.c.id, w.c.order_id, w.c.name, w.c.label, w.c.attempts, w.c.state, w.c.next_attempt_at)
-            .where(w.c.order_id == sa.bindparam(ROW_ID)).order_by(w.c.seq))
+    """An order's workflow steps in order, each with whether the order's sending was cancelled."""
+    w, o = t.workflow_steps, t.orders
+    return (sa.select(w.c.id, w.c.order_id, w.c.name, w.c.label, w.c.attempts, w.c.state, w.c.next_attempt_at,
+                      w.c.blocks_delivery, o.c.sending_canceled)
+            .join(o, o.c.id == w.c.order_id).where(w.c.order_id == sa.bindparam(ROW_ID)).order_by(w.c.seq))
 
 
-def _release_delivery_if_ready(conn: Any, order_id: int) -> bool:
-    w = t.workflow_steps
-    pending_block = conn.execute(sa.select(w.c.id).where(
-        w.c.order_id == order_id, w.c.blocks_delivery.is_(True), w.c.state != steps.DONE)).first()
-    if pending_block is not None:
-        return False
-    released = conn.execute(t.deliveries.update().where(
-        t.deliveries.c.order_id == order_id, t.deliveries.c.state == steps.WAITING,
-        t.deliveries.c.last_error == "waiting for source workflow",
-    ).values(state=steps.PENDING, last_error=""))
-    return bool(released.rowcount)
+@functools.cache
+def _release_delivery() -> Any:
+    """The order's delivery, held for its source workflow, made due; returns its backend's id."""
+    d = t.deliveries
+    return (d.update().where(d.c.order_id == sa.bindparam(ROW_ID), d.c.state == steps.WAITING,
+                             d.c.last_error == "waiting for source workflow")
+            .values(state=steps.PENDING, last_error="").returning(d.c.backend_id))
 
 
 # ------------------------------------------------------------------------------ delivery
@@ -126,23 +127,27 @@ async def deliver(ctx: JobContext) -> None:
     """Create due orders in this backend, exactly once."""
     backend = ctx.hub.backend(ctx.row)
     d, o = t.deliveries, t.orders
-    with ctx.tx() as conn:
+    def start(conn: Any) -> tuple[dict[int, Any], dict[int, Any]]:
         # We hold this backend's deliver lease, so an in_flight row here is a dead run's: its
         # next attempt looks the order up before creating anything.
         released = steps.release(conn, d, d.c.backend_id == ctx.row.id)
         if released:
             ctx.notes.append(f"{released} interrupted deliveries resumed")
         routes = {r.source_id: r for r in ctx.hub.routes_to_backend(conn, ctx.row.id)}
-        sources = {sid: ctx.hub.connection(conn, sid) for sid in routes}
+        return routes, {sid: ctx.hub.connection(conn, sid) for sid in routes}
+
+    def due(conn: Any) -> list[Any]:
+        return list(conn.execute(
+            sa.select(d.c.id, d.c.order_id, d.c.attempts, d.c.idempotency_key, o.c.connection_id,
+                      o.c.sending_canceled, o.c.on_hold, o.c.error_code)
+            .join(o, o.c.id == d.c.order_id)
+            .where(d.c.backend_id == ctx.row.id, steps.due_clause(d, utcnow()))
+            .order_by(*steps.due_order(d)).limit(BATCH)
+        ))
+
+    routes, sources = await ctx.hub.in_ledger(start)
     while True:
-        with ctx.tx() as conn:
-            rows = conn.execute(
-                sa.select(d.c.id, d.c.order_id, d.c.attempts, d.c.idempotency_key, o.c.connection_id,
-                          o.c.sending_canceled, o.c.on_hold, o.c.error_code)
-                .join(o, o.c.id == d.c.order_id)
-                .where(d.c.backend_id == ctx.row.id, steps.due_clause(d, utcnow()))
-                .order_by(*steps.due_order(d)).limit(BATCH)
-            ).all()
+        rows = await ctx.hub.in_ledger(due)
         if not rows:
             return
         before = ctx.processed
@@ -212,10 +217,11 @@ async def _deliver_one(ctx: JobContext, backend: Any, routes: dict[int, Any], so
         return
     backend_id, how = sent
 
+    note = backend.take_delivery_note(request.cust_ref)  # taken once: ``done`` may run twice
+
     def done(conn: Any) -> None:
         steps.succeed(conn, d, row.id, backend_order_id=str(backend_id))
         clear_error(conn, row.order_id)
-        note = backend.take_delivery_note(request.cust_ref)
         event(conn, row.order_id, "delivered",
               f"Order {how} in {ctx.row.name} as {request.cust_ref} (id {backend_id})" + (f": {note}" if note else ""))
         recompute_status(conn, row.order_id)

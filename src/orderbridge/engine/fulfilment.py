@@ -28,71 +28,100 @@ async def pickup(ctx: JobContext) -> None:
     from orderbridge.connectors.base import Window
 
     backend = ctx.hub.backend(ctx.row)
-    with ctx.tx() as conn:
-        cursor = read_cursor(conn, ctx.row.id, "shipments")
+    cursor = await ctx.hub.in_ledger(lambda conn: read_cursor(conn, ctx.row.id, "shipments"))
     now = utcnow()
     unmatched = 0
     batch: list[Shipment] = []
 
-    def flush() -> None:
+    async def flush() -> None:
         nonlocal unmatched
-        with ctx.tx() as conn:  # a page's shipments in one transaction
-            outcomes = [record_shipment(ctx, conn, shipment) for shipment in batch]
+        shipments = batch[:]
         batch.clear()
+        # A page's shipments in one transaction.
+        outcomes = await ctx.hub.in_ledger(lambda conn: record_shipments(ctx, conn, shipments))
         ctx.count(outcomes.count("new"))
         unmatched += outcomes.count("unmatched")
 
     async for shipment in backend.shipments(Window(window_start(cursor, ctx.hub.runner.overlap_seconds), now)):
         batch.append(shipment)
         if len(batch) >= SHIPMENT_BATCH:
-            flush()
-    flush()
-    with ctx.tx() as conn:
-        write_cursor(conn, ctx.row.id, "shipments", now)
+            await flush()
+    if batch:
+        await flush()
+    await ctx.hub.in_ledger(lambda conn: write_cursor(conn, ctx.row.id, "shipments", now))
     if unmatched:
         ctx.notes.append(f"{unmatched} shipments of orders not sent by orderbridge ignored")
 
 
-def record_shipment(ctx: JobContext, conn: Any, shipment: Shipment) -> str:
-    # By our reference, else by the backend's order id: two indexed lookups (an OR of the two
-    # would scan every delivery of the backend for each shipment).
-    delivery = conn.execute(_by_backend(t.deliveries, "cust_ref", "order_id"),
-                            {"backend": ctx.row.id, "value": shipment.order_ref}).first()
-    if delivery is None and shipment.backend_order_id:
-        delivery = conn.execute(_by_backend(t.deliveries, "backend_order_id", "order_id"),
-                                {"backend": ctx.row.id, "value": shipment.backend_order_id}).first()
-    if delivery is None:
-        return "unmatched"
-    order_id = int(delivery.order_id)
-    if conn.execute(_by_backend(t.shipments, "external_id", "id"),
-                    {"backend": ctx.row.id, "value": shipment.external_id}).first():
-        return "same"
-    conn.execute(t.shipments.insert(), {
-        "order_id": order_id, "backend_id": ctx.row.id, "external_id": shipment.external_id,
-        "carrier": shipment.carrier, "service": shipment.service, "tracking_numbers": shipment.all_tracking(),
-        "data": shipment.model_dump(mode="json"), "shipped_at": shipment.shipped_at, "created_at": utcnow()})
-    tracking = ", ".join(shipment.all_tracking()) or "no tracking number"
-    event(conn, order_id, "shipment", f"Shipped by {ctx.row.name}: {shipment.carrier or 'carrier unknown'} "
-          f"{tracking}", {"shipment": shipment.external_id})
-    _plan_confirmations(ctx, conn, order_id, shipment)
-    recompute_status(conn, order_id)
-    return "new"
+def record_shipments(ctx: JobContext, conn: Any, shipments: list[Shipment]) -> list[str]:
+    """Record a page of shipments read from this backend; each one's outcome: new, same or unmatched.
+
+    What can be read for the whole page is read in one query each (the deliveries the shipments
+    name, the shipments already recorded); then each new shipment is written with its event,
+    its confirmation to plan and its order's status."""
+    d, sh = t.deliveries, t.shipments
+    refs = {s.order_ref for s in shipments}
+    deliveries = {r.cust_ref: r for r in conn.execute(
+        sa.select(d.c.cust_ref, d.c.order_id, t.orders.c.connection_id).join(t.orders, t.orders.c.id == d.c.order_id)
+        .where(d.c.backend_id == ctx.row.id, d.c.cust_ref.in_(refs)))} if refs else {}
+    recorded = set(conn.execute(sa.select(sh.c.external_id).where(
+        sh.c.backend_id == ctx.row.id, sh.c.external_id.in_({s.external_id for s in shipments})
+    )).scalars()) if shipments else set()
+    sources: dict[int, Any] = {}
+    woken: set[int] = set()
+    outcomes = []
+    for shipment in shipments:
+        delivery = deliveries.get(shipment.order_ref)
+        if delivery is None and shipment.backend_order_id:
+            # Not by our reference: by the backend's order id (its own index; an OR of the two
+            # would scan every delivery of the backend).
+            delivery = conn.execute(_by_backend_order_id(), {"backend": ctx.row.id,
+                                                            "value": shipment.backend_order_id}).first()
+        if delivery is None:
+            outcomes.append("unmatched")
+            continue
+        if shipment.external_id in recorded:
+            outcomes.append("same")
+            continue
+        recorded.add(shipment.external_id)
+        order_id = int(delivery.order_id)
+        conn.execute(sh.insert(), {
+            "order_id": order_id, "backend_id": ctx.row.id, "external_id": shipment.external_id,
+            "carrier": shipment.carrier, "service": shipment.service, "tracking_numbers": shipment.all_tracking(),
+            "data": shipment.model_dump(mode="json"), "shipped_at": shipment.shipped_at, "created_at": utcnow()})
+        tracking = ", ".join(shipment.all_tracking()) or "no tracking number"
+        event(conn, order_id, "shipment", f"Shipped by {ctx.row.name}: {shipment.carrier or 'carrier unknown'} "
+              f"{tracking}", {"shipment": shipment.external_id})
+        source_id = int(delivery.connection_id)
+        if source_id not in sources:
+            sources[source_id] = ctx.hub.connection(conn, source_id)
+        if _plan_confirmation(ctx, conn, sources[source_id], order_id, shipment):
+            woken.add(source_id)
+        recompute_status(conn, order_id)
+        outcomes.append("new")
+    for source_id in woken:
+        ctx.hub.wake(conn, source_id, "upload")
+    return outcomes
 
 
 @functools.cache
-def _by_backend(table: sa.Table, key: str, column: str) -> Any:
-    """``SELECT column FROM table WHERE backend_id = :backend AND key = :value`` (built once)."""
-    return sa.select(table.c[column]).where(table.c.backend_id == sa.bindparam("backend"),
-                                            table.c[key] == sa.bindparam("value")).limit(1)
+def _by_backend_order_id() -> Any:
+    d = t.deliveries
+    return (sa.select(d.c.order_id, t.orders.c.connection_id).join(t.orders, t.orders.c.id == d.c.order_id)
+            .where(d.c.backend_id == sa.bindparam("backend"), d.c.backend_order_id == sa.bindparam("value")).limit(1))
 
 
-def _plan_confirmations(ctx: JobContext, conn: Any, order_id: int, shipment: Shipment) -> None:
-    source_id = conn.execute(sa.select(t.orders.c.connection_id).where(t.orders.c.id == order_id)).scalar_one()
-    source_row = ctx.hub.connection(conn, int(source_id))
-    if not ctx.hub.capabilities(source_row).shipment_upload:
-        return
-    mode = ctx.hub.source(source_row).confirm_mode()
+@functools.cache
+def _confirmation_of() -> Any:
     c = t.confirmations
+    return sa.select(c.c.id).where(c.c.order_id == sa.bindparam("order_id"), c.c.key == sa.bindparam("key"))
+
+
+def _plan_confirmation(ctx: JobContext, conn: Any, source_row: Any, order_id: int, shipment: Shipment) -> bool:
+    """Plan the confirmation this shipment calls for; True when one was added."""
+    if not ctx.hub.capabilities(source_row).shipment_upload:
+        return False
+    mode = ctx.hub.source(source_row).confirm_mode()
     if mode == ConfirmMode.PER_SHIPMENT:
         key, ids = shipment.external_id, [shipment.external_id]
     else:
@@ -100,26 +129,28 @@ def _plan_confirmations(ctx: JobContext, conn: Any, order_id: int, shipment: Shi
         if mode == ConfirmMode.ORDER_WHEN_COMPLETE and shipped < ordered:
             event(conn, order_id, "confirm_wait",
                   f"{shipped} of {ordered} units shipped: confirmation to the source waits for the rest")
-            return
+            return False
         key, ids = "order", []
-    exists = conn.execute(sa.select(c.c.id).where(c.c.order_id == order_id, c.c.key == key)).first()
-    if not exists:
-        conn.execute(c.insert().values(order_id=order_id, key=key, shipment_ids=ids, state=steps.PENDING,
-                                       attempts=0, last_error="", note=""))
-        ctx.hub.wake(conn, source_row.id, "upload")
+    if conn.execute(_confirmation_of(), {"order_id": order_id, "key": key}).first():
+        return False
+    conn.execute(t.confirmations.insert(), {"order_id": order_id, "key": key, "shipment_ids": ids,
+                                            "state": steps.PENDING, "attempts": 0, "last_error": "", "note": ""})
+    return True
 
 
 async def upload(ctx: JobContext) -> None:
     """Confirm due shipments to the source, each confirmation exactly once."""
     src = ctx.hub.source(ctx.row)
     c, o = t.confirmations, t.orders
-    with ctx.tx() as conn:
+    def due(conn: Any) -> list[Any]:
         steps.release(conn, c, c.c.order_id.in_(sa.select(o.c.id).where(o.c.connection_id == ctx.row.id)))
-        rows = conn.execute(
+        return list(conn.execute(
             sa.select(c.c.id, c.c.order_id, c.c.key, c.c.shipment_ids, c.c.attempts)
             .join(o, o.c.id == c.c.order_id)
             .where(o.c.connection_id == ctx.row.id, steps.due_clause(c, utcnow()))
-            .order_by(*steps.due_order(c)).limit(1000)).all()
+            .order_by(*steps.due_order(c)).limit(1000)))
+
+    rows = await ctx.hub.in_ledger(due)
 
     async def run(row: Any) -> None:
         def claim(conn: Any) -> Any:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
@@ -15,10 +15,12 @@ from orderbridge.connectors.base import BackendConnector, Connector, SourceConne
 from orderbridge.connectors.errors import ConfigError
 from orderbridge.connectors.http import RateBudget, RateSpec
 from orderbridge.connectors.registry import build_connector, connector_class
+from orderbridge.engine.off_loop import off_loop
 from orderbridge.ledger import schema as t
 from orderbridge.ledger.secrets import SecretBox
 
 log = logging.getLogger("orderbridge.engine")
+T = TypeVar("T")
 
 
 @dataclass
@@ -60,6 +62,7 @@ class Hub:
     waker: Callable[[Connection, int, str], None] | None = None
     _live: dict[int, tuple[Any, Connector]] = field(default_factory=dict)
     _group_commit: Any = None  # engine/group_commit.py, created on first use in the running loop
+    memo: dict[str, Any] = field(default_factory=dict)  # short-lived sums the engine shares between runs
 
     def box(self) -> SecretBox:
         if self.secrets is None:
@@ -80,24 +83,38 @@ class Hub:
 
     # ------------------------------------------------------------------------ connections
     def connection(self, conn: Connection, ident: int | str) -> ConnectionRow:
-        c, m = t.connections, t.merchants
-        q = sa.select(c, m.c.name.label("merchant")).join(m, m.c.id == c.c.merchant_id)
-        q = q.where(c.c.id == ident) if isinstance(ident, int) else q.where(c.c.name == ident)
-        row = conn.execute(q).mappings().first()
+        c = t.connections
+        row = conn.execute(_connections_query().where(c.c.id == ident if isinstance(ident, int) else c.c.name == ident)
+                           ).mappings().first()
         if row is None:
             raise ConfigError(f"no connection named {ident!r}", fix="see `orderbridge connections list`")
-        return ConnectionRow(
-            id=row["id"], name=row["name"], merchant_id=row["merchant_id"], merchant=row["merchant"],
-            type=row["type"], role=row["role"], enabled=row["enabled"], settings=row["settings"] or {},
-            base_url=row["base_url"], test_mode=row["test_mode"], schedule=row["schedule"] or {},
-            credentials_enc=row["credentials_enc"], updated_at=row["updated_at"], rate_limit=row["rate_limit"],
-        )
+        return _connection_row(row)
 
     def connections(self, conn: Connection, *, enabled_only: bool = False) -> list[ConnectionRow]:
-        q = sa.select(t.connections.c.id).order_by(t.connections.c.id)
+        """Every connection (or every enabled one) in one query: the runners read them each tick."""
+        q = _connections_query().order_by(t.connections.c.id)
         if enabled_only:
             q = q.where(t.connections.c.enabled.is_(True))
-        return [self.connection(conn, int(i)) for i in conn.execute(q).scalars()]
+        return [_connection_row(r) for r in conn.execute(q).mappings()]
+
+    async def ledger_work(self, fn: Callable[[], T]) -> T:
+        """``fn()``, a piece of work on the ledger, from async code.
+
+        On PostgreSQL it runs in a worker thread: each statement waits on the server, and the
+        event loop goes on with API calls meanwhile. On SQLite it runs here: its statements cost
+        CPU rather than waiting, and a second thread would only share the core and the writer's lock.
+        """
+        if self.db.dialect.name == "postgresql":
+            return await off_loop(fn)
+        return fn()
+
+    async def in_ledger(self, fn: Callable[[Connection], T]) -> T:
+        """``fn(conn)`` in a transaction of its own (see ``ledger_work``), committed when this returns."""
+        def run() -> T:
+            with self.db.begin() as conn:
+                return fn(conn)
+
+        return await self.ledger_work(run)
 
     def route_for_source(self, conn: Connection, source_id: int) -> RouteRow | None:
         row = conn.execute(sa.select(t.routes).where(t.routes.c.source_id == source_id)).mappings().first()
@@ -154,3 +171,17 @@ class Hub:
         for _, inst in self._live.values():
             await inst.aclose()
         self._live.clear()
+
+
+def _connections_query() -> sa.Select[Any]:
+    c, m = t.connections, t.merchants
+    return sa.select(c, m.c.name.label("merchant")).join(m, m.c.id == c.c.merchant_id)
+
+
+def _connection_row(row: Any) -> ConnectionRow:
+    return ConnectionRow(
+        id=row["id"], name=row["name"], merchant_id=row["merchant_id"], merchant=row["merchant"],
+        type=row["type"], role=row["role"], enabled=row["enabled"], settings=row["settings"] or {},
+        base_url=row["base_url"], test_mode=row["test_mode"], schedule=row["schedule"] or {},
+        credentials_enc=row["credentials_enc"], updated_at=row["updated_at"], rate_limit=row["rate_limit"],
+    )

@@ -25,7 +25,7 @@ from orderbridge.domain.validation import (
 )
 from orderbridge.engine.context import JobContext, read_cursor, window_start, write_cursor
 from orderbridge.engine.hub import ConnectionRow, Hub
-from orderbridge.engine.orders import ingest, order_json
+from orderbridge.engine.orders import delivered_among, ingest, ingest_new, order_json, stored_columns, update_stored
 from orderbridge.engine.timeline import alert
 from orderbridge.ledger import schema as t
 
@@ -42,15 +42,18 @@ def _workflow(src: SourceConnector, item: DownloadItem) -> list[Any]:
 
 
 def store_items(hub: Hub, row: ConnectionRow, items: list[DownloadItem], via: str) -> dict[str, int]:
-    """Ingest a batch in one transaction, each item in its own savepoint: one bad item never
-    takes the others down."""
+    """Ingest a batch in one transaction. New orders are stored together; should that fail, and
+    for every other item, each item is stored in its own savepoint: one bad item never takes the
+    others down."""
     src = hub.source(row)
     tally: dict[str, int] = {}
     stored: list[DownloadedOrder] = []
     with hub.db.begin() as conn:
         route = hub.route_for_source(conn, row.id)
-        with_workflow = False
         known = _known(conn, row.id, [i.external_id for i in items if _usable_id(i.external_id)])
+        fresh: dict[str, tuple[DownloadedOrder, list[Any]]] = {}
+        changed: dict[str, DownloadedOrder] = {}  # stored, valid, read again with changes
+        rest: list[DownloadItem] = []
         for item in items:
             if not _usable_id(item.external_id):
                 _refuse_id(conn, row, item)
@@ -59,22 +62,50 @@ def store_items(hub: Hub, row: ConnectionRow, items: list[DownloadItem], via: st
             item = _within_limits(_storable(item))
             if _unchanged(known.get(item.external_id), item):
                 # Re-read within the overlap window and not changed: nothing to write (the common case).
-                outcome = "same"
+                _count(tally, stored, item, "same")
+            elif (isinstance(item, DownloadedOrder) and item.order is not None
+                  and item.external_id not in known and item.external_id not in fresh):
+                fresh[item.external_id] = (item, _workflow(src, item))
+            elif (isinstance(item, DownloadedOrder) and item.order is not None and item.external_id in known
+                  and known[item.external_id].error_code != "invalid_order" and item.external_id not in changed):
+                changed[item.external_id] = item
             else:
-                planned = _workflow(src, item)
-                try:
-                    with conn.begin_nested():
-                        outcome = ingest(conn, row, route, item, planned, via=via)
-                except IntegrityError:
-                    outcome = "raced"  # a concurrent intake (webhook and poll) stored it first
-                except Exception:
-                    log.exception("cannot store order %s of %s", item.external_id, row.name)
-                    outcome = "failed"
-                with_workflow = with_workflow or (bool(planned) and outcome in {"new", "updated"})
-            tally_as = "same" if outcome == "raced" else outcome
-            tally[tally_as] = tally.get(tally_as, 0) + 1
-            if outcome in {"new", "updated", "same"} and isinstance(item, DownloadedOrder) and item.raw_digest:
-                stored.append(item)
+                rest.append(item)  # the rest, and a second copy of an order in the batch, after the first
+        with_workflow = False
+        try:
+            with conn.begin_nested():
+                ingest_new(conn, row, route, list(fresh.values()), via=via)
+        except Exception:
+            log.debug("storing %d new orders of %s together failed; one by one", len(fresh), row.name, exc_info=True)
+            rest[:0] = [item for item, _ in fresh.values()]
+        else:
+            for item, planned in fresh.values():
+                _count(tally, stored, item, "new")
+                with_workflow = with_workflow or bool(planned)
+        try:
+            with conn.begin_nested():
+                delivered = delivered_among(conn, [int(known[i].id) for i in changed])
+                outcomes = [(item, update_stored(conn, known[i], item, item.order, delivered=known[i].id in delivered))
+                            for i, item in changed.items() if item.order is not None]
+        except Exception:
+            log.debug("storing %d changed orders of %s together failed; one by one", len(changed), row.name,
+                      exc_info=True)
+            rest[:0] = list(changed.values())
+        else:
+            for item, outcome in outcomes:
+                _count(tally, stored, item, outcome)
+        for item in rest:
+            planned = _workflow(src, item)
+            try:
+                with conn.begin_nested():
+                    outcome = ingest(conn, row, route, item, planned, via=via)
+            except IntegrityError:
+                outcome = "raced"  # a concurrent intake (webhook and poll) stored it first
+            except Exception:
+                log.exception("cannot store order %s of %s", item.external_id, row.name)
+                outcome = "failed"
+            with_workflow = with_workflow or (bool(planned) and outcome in {"new", "updated"})
+            _count(tally, stored, item, outcome)
         if route is not None and (tally.get("new") or tally.get("updated")):
             # Committed with the orders: they move now, not at the next scheduled run.
             hub.wake(conn, route.backend_id, "deliver")
@@ -85,6 +116,13 @@ def store_items(hub: Hub, row: ConnectionRow, items: list[DownloadItem], via: st
         if done.raw_digest:
             src.stored_reads.remember(done.external_id, done.raw_digest)
     return tally
+
+
+def _count(tally: dict[str, int], stored: list[DownloadedOrder], item: DownloadItem, outcome: str) -> None:
+    tally_as = "same" if outcome == "raced" else outcome
+    tally[tally_as] = tally.get(tally_as, 0) + 1
+    if outcome in {"new", "updated", "same"} and isinstance(item, DownloadedOrder) and item.raw_digest:
+        stored.append(item)
 
 
 def _usable_id(external_id: str) -> bool:
@@ -158,7 +196,7 @@ def _refuse_id(conn: Any, row: ConnectionRow, item: DownloadItem) -> None:
 def _known(conn: Any, connection_id: int, external_ids: list[str]) -> dict[str, Any]:
     """The stored orders among these ids, in one query."""
     o = t.orders
-    rows = conn.execute(sa.select(o.c.external_id, o.c.data, o.c.error_code).where(
+    rows = conn.execute(stored_columns().where(
         o.c.connection_id == connection_id, o.c.external_id.in_(set(external_ids)))) if external_ids else []
     return {r.external_id: r for r in rows}
 
@@ -177,29 +215,28 @@ async def pull(ctx: JobContext, window: Window, via: str = "poll") -> dict[str, 
     tally: dict[str, int] = {}
     batch: list[DownloadItem] = []
 
-    def flush() -> None:
-        for k, v in store_items(ctx.hub, ctx.row, batch, via).items():
-            tally[k] = tally.get(k, 0) + v
+    async def flush() -> None:
+        items = batch[:]
         batch.clear()
+        for k, v in (await ctx.hub.ledger_work(lambda: store_items(ctx.hub, ctx.row, items, via))).items():
+            tally[k] = tally.get(k, 0) + v
 
     async for item in src.download(window):
         batch.append(item)
         if len(batch) >= BATCH:
-            flush()
+            await flush()
     if batch:
-        flush()
+        await flush()
     ctx.count(tally.get("new", 0) + tally.get("updated", 0))
     return tally
 
 
 async def download(ctx: JobContext) -> None:
-    with ctx.tx() as conn:
-        cursor = read_cursor(conn, ctx.row.id, "download")
+    cursor = await ctx.hub.in_ledger(lambda conn: read_cursor(conn, ctx.row.id, "download"))
     now = utcnow()  # read before the pull: anything created during it is re-read next time
     since = window_start(cursor, ctx.hub.runner.overlap_seconds)
     tally = await pull(ctx, Window(since=since, until=now, skip_stored=True))
-    with ctx.tx() as conn:
-        write_cursor(conn, ctx.row.id, "download", now)
+    await ctx.hub.in_ledger(lambda conn: write_cursor(conn, ctx.row.id, "download", now))
     if tally:
         ctx.notes.append(", ".join(f"{v} {k}" for k, v in sorted(tally.items())))
 

@@ -6,7 +6,9 @@ and 0 when that falls below the source's floor.
 
 from __future__ import annotations
 
+import time
 from collections import defaultdict
+from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
@@ -16,6 +18,7 @@ from orderbridge.connectors.errors import AuthError, ConfigError
 from orderbridge.domain.models import utcnow
 from orderbridge.engine import steps
 from orderbridge.engine.context import JobContext
+from orderbridge.engine.hub import Hub
 from orderbridge.engine.rules import aliases
 from orderbridge.ledger import schema as t
 
@@ -47,6 +50,36 @@ async def stock(ctx: JobContext) -> None:
             conn.execute(s.delete().where(s.c.id.in_(gone)))
 
 
+# The undelivered units of a backend are summed over every order not yet created there, and every
+# source routed to it wants that sum for its push: with a backlog of many thousands of orders the
+# sum costs more than the rest of a push. A sum that took over MEMO_FROM seconds is reused by
+# the pushes of the next MEMO_SHARE times that long (one sum computed per round of pushes, not
+# one per source), so its share of the hub's time stays bounded whatever the backlog. Below
+# that (every ledger but a large backlog) each push sums afresh.
+MEMO_FROM = 0.05
+MEMO_SHARE = 10.0
+
+
+@dataclass
+class _Sum:
+    units: dict[str, int]
+    at: float  # time.monotonic() when computed
+    took: float
+
+
+def undelivered_units_shared(hub: Hub, conn: Any, backend_id: int, merchant_id: int) -> dict[str, int]:
+    """``undelivered_units``, reused for a short while when it is costly to compute (see MEMO_FROM)."""
+    memo: dict[tuple[int, int], _Sum] = hub.memo.setdefault("undelivered_units", {})
+    key = (backend_id, merchant_id)
+    now = time.monotonic()
+    kept = memo.get(key)
+    if kept is not None and kept.took >= MEMO_FROM and now - kept.at < kept.took * MEMO_SHARE:
+        return kept.units
+    units = undelivered_units(conn, backend_id, merchant_id)
+    memo[key] = _Sum(units, now, time.monotonic() - now)
+    return units
+
+
 def undelivered_units(conn: Any, backend_id: int, merchant_id: int) -> dict[str, int]:
     """Units per backend SKU in orders headed to this backend and not yet created there."""
     o, d, ln = t.orders, t.deliveries, t.order_lines
@@ -71,7 +104,7 @@ def desired_levels(ctx: JobContext, conn: Any, backend_id: int) -> dict[str, tup
     for sku, qty in conn.execute(sa.select(s.c.sku, sa.func.sum(s.c.available)).where(
             s.c.backend_id == backend_id).group_by(s.c.sku)):
         available[sku] = int(qty or 0)
-    pending = undelivered_units(conn, backend_id, ctx.row.merchant_id)
+    pending = undelivered_units_shared(ctx.hub, conn, backend_id, ctx.row.merchant_id)
     source_names: dict[str, list[str]] = defaultdict(list)
     for alias, sku in aliases(conn, ctx.row.merchant_id).items():
         source_names[sku].append(alias)
@@ -92,10 +125,12 @@ async def push(ctx: JobContext) -> None:
     if not ctx.hub.capabilities(ctx.row).inventory_push or not src.settings.inventory_enabled:
         return
     p = t.inventory_pushes
-    with ctx.tx() as conn:
+
+    def plan(conn: Any) -> list[Any]:
+        """The listings whose quantity is due to be pushed (none without a route)."""
         route = ctx.hub.route_for_source(conn, ctx.row.id)
         if route is None:
-            return
+            return []
         steps.release(conn, p, p.c.connection_id == ctx.row.id)
         desired = desired_levels(ctx, conn, route.backend_id)
         existing = {r.sku: r for r in conn.execute(sa.select(p).where(p.c.connection_id == ctx.row.id))}
@@ -107,13 +142,18 @@ async def push(ctx: JobContext) -> None:
             elif row.quantity != value or (row.pushed_quantity != value and row.state == steps.DONE):
                 conn.execute(p.update().where(p.c.id == row.id).values(
                     quantity=value, detail=detail, state=steps.PENDING, next_attempt_at=None, first_failure_at=None))
-        due = conn.execute(sa.select(p.c.id, p.c.sku, p.c.quantity, p.c.attempts, p.c.first_failure_at)
-                           .where(p.c.connection_id == ctx.row.id, steps.due_clause(p, utcnow()))
-                           .order_by(p.c.sku)).all()
+        return list(conn.execute(sa.select(p.c.id, p.c.sku, p.c.quantity, p.c.attempts, p.c.first_failure_at)
+                                 .where(p.c.connection_id == ctx.row.id, steps.due_clause(p, utcnow()))
+                                 .order_by(p.c.sku)))
+
+    due = await ctx.hub.in_ledger(plan)
     batches = [due[i:i + PUSH_BATCH] for i in range(0, len(due), PUSH_BATCH)]
     for batch in batches:
-        with ctx.tx() as conn:
-            batch = [r for r in batch if steps.claim(conn, p, r.id)]
+
+        def claim(conn: Any, rows: list[Any] = batch) -> list[Any]:
+            return [r for r in rows if steps.claim(conn, p, r.id)]
+
+        batch = await ctx.hub.in_ledger(claim)
         try:
             refused = await src.push_inventory([InventoryUpdate(sku=r.sku, quantity=r.quantity) for r in batch])
         except (AuthError, ConfigError):
@@ -125,10 +165,13 @@ async def push(ctx: JobContext) -> None:
                 for r in batch:
                     steps.fail_transient(conn, p, r, exc, ctx.hub.runner)
             continue
-        with ctx.tx() as conn:
-            for r in batch:
+
+        def record(conn: Any, rows: list[Any] = batch, refused: dict[str, str] = refused) -> None:
+            for r in rows:
                 if r.sku in refused:
                     steps.fail_data(conn, p, r.id, refused[r.sku])
                 else:
                     steps.succeed(conn, p, r.id, pushed_quantity=r.quantity)
                     ctx.count()
+
+        await ctx.hub.in_ledger(record)

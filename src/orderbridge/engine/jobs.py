@@ -160,17 +160,21 @@ async def run_job(hub: Hub, row: ConnectionRow, job: str, owner: str | None = No
     spec = JOBS[job]
     owner = owner or new_owner()
     ctx = JobContext(hub=hub, row=row, job=job)
-    with hub.db.begin() as conn:  # the lease and the run's record in one transaction
+    def lease(conn: Connection) -> int | None:  # the lease and the run's record in one transaction
         if not _acquire(conn, hub, row.id, job, owner):
-            return RunResult(job, row.name, ran=False)
-        run_id = new_id(conn.execute(t.job_runs.insert().values(
+            return None
+        return new_id(conn.execute(t.job_runs.insert().values(
             connection_id=row.id, job=job, owner=owner, started_at=ctx.started, status="running",
             processed=0, error="")))
+
+    run_id = await hub.in_ledger(lease)
+    if run_id is None:
+        return RunResult(job, row.name, ran=False)
 
     async def heartbeat() -> None:
         while True:
             await asyncio.sleep(hub.runner.lease_seconds / 3)
-            renew(hub, row.id, job, owner)
+            await hub.ledger_work(lambda: renew(hub, row.id, job, owner))
 
     beat = asyncio.create_task(heartbeat())
     status, error = "ok", ""
@@ -187,7 +191,7 @@ async def run_job(hub: Hub, row: ConnectionRow, job: str, owner: str | None = No
             log.exception("%s of %s failed", spec.title, row.name)
     finally:
         beat.cancel()
-    with hub.db.begin() as conn:  # the run's outcome, its alert and the lease's release together
+    def finish(conn: Connection) -> None:  # the run's outcome, its alert and the lease's release together
         conn.execute(t.job_runs.update().where(t.job_runs.c.id == run_id).values(
             finished_at=utcnow(), status=status, processed=ctx.processed, error=error))
         if status == "failed" and error:
@@ -199,6 +203,8 @@ async def run_job(hub: Hub, row: ConnectionRow, job: str, owner: str | None = No
             resolve_alert(conn, alert_key)
         _release(conn, row, job, owner, status, error, ctx.processed,
                  interval(row, job) if status == "ok" else min(60.0, interval(row, job) * 4))
+
+    await hub.in_ledger(finish)
     await _persist_rotated_credentials(hub, row)
     return RunResult(job, row.name, ran=True, status=status, processed=ctx.processed, error=error,
                      notes="; ".join(ctx.notes))

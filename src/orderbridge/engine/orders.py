@@ -18,7 +18,7 @@ from orderbridge.domain.refs import RefRule, cust_ref_candidate
 from orderbridge.domain.validation import utf8_safe
 from orderbridge.engine import steps
 from orderbridge.engine.hub import ConnectionRow, RouteRow
-from orderbridge.engine.timeline import event
+from orderbridge.engine.timeline import event, event_row
 from orderbridge.ledger import schema as t
 from orderbridge.ledger.db import new_id
 from orderbridge.ledger.prepared import ROW_ID, select_by, update_by_id
@@ -59,21 +59,26 @@ def ref_rule(route: RouteRow | None) -> RefRule:
     return RefRule(max_length=opts.cust_ref_max_length, allowed=opts.cust_ref_allowed, prefix=opts.cust_ref_prefix)
 
 
-def assign_cust_ref(conn: Connection, source: ConnectionRow, route: RouteRow | None, cust_po_no: str) -> str:
-    """The first candidate reference not yet used by another order going to the same backend."""
-    rule = ref_rule(route)
+def assign_cust_ref(conn: Connection, source: ConnectionRow, route: RouteRow | None, cust_po_no: str,
+                    rule: RefRule | None = None, taken: set[str] | None = None) -> str:
+    """The first candidate reference not yet used by another order going to the same backend
+    (nor in ``taken``: references given out in the same batch, or known to be used)."""
+    rule = rule or ref_rule(route)
     for index in range(100):
         ref = cust_ref_candidate(cust_po_no, str(source.id), rule, index)
         if route is None:
             return ref
-        taken = conn.execute(
-            sa.select(t.deliveries.c.id).where(
-                t.deliveries.c.backend_id == route.backend_id, t.deliveries.c.cust_ref == ref
-            )
-        ).first()
-        if not taken:
+        if taken is not None and ref in taken:
+            continue
+        if not conn.execute(_cust_ref_used(), {"backend": route.backend_id, "ref": ref}).first():
             return ref
     raise RuntimeError(f"no free cust_ref for {cust_po_no!r} after 100 candidates")
+
+
+@functools.cache
+def _cust_ref_used() -> Any:
+    d = t.deliveries
+    return sa.select(d.c.id).where(d.c.backend_id == sa.bindparam("backend"), d.c.cust_ref == sa.bindparam("ref"))
 
 
 def idempotency_key(backend_id: int, cust_ref: str) -> str:
@@ -123,17 +128,93 @@ def _create_steps(
         event(conn, order_id, "on_hold", "Held: the route holds new orders until released.")
 
 
+def ingest_new(
+    conn: Connection, source: ConnectionRow, route: RouteRow | None,
+    items: list[tuple[DownloadedOrder, list[WorkflowStep]]], *, via: str = "poll",
+) -> None:
+    """Store orders the ledger does not hold yet, valid ones, in a few statements for the whole
+    batch: what ``ingest`` does for each new order, without a round trip per row. A failure raises
+    and stores nothing (the caller then stores the orders one by one)."""
+    if not items:
+        return
+    now = utcnow()
+    o = t.orders
+    conn.execute(t.skipped_orders.delete().where(
+        t.skipped_orders.c.connection_id == source.id,
+        t.skipped_orders.c.external_id.in_([item.external_id for item, _ in items])))
+    refs = _new_refs(conn, source, route, [item.order.cust_po_no for item, _ in items if item.order])
+    rows = []
+    for (item, _), ref in zip(items, refs, strict=True):
+        order = item.order
+        assert order is not None
+        rows.append({
+            "connection_id": source.id, "external_id": item.external_id, "cust_po_no": order.cust_po_no[:200],
+            "cust_ref": ref, "raw": _jsonable(item.raw), "created_at": now, "updated_at": now,
+            "source_status": order.source_status[:60], "status": OrderStatus.NEW, "data": order_json(order),
+            "order_date": order.order_date, "customer_name": (order.ship_to.name or order.bill_to.name)[:300],
+            "paid": order.paid, "on_hold": False, "error_code": "", "error_message": "", "error_fix": ""})
+    ids = [int(i) for i in conn.execute(o.insert().returning(o.c.id, sort_by_parameter_order=True), rows).scalars()]
+    lines, events, wf_rows, deliveries, held = [], [], [], [], []
+    hold = route is not None and RouteOptions.model_validate(route.options).hold_new_orders
+    for order_id, (item, planned), ref in zip(ids, items, refs, strict=True):
+        order = item.order
+        assert order is not None
+        lines += [{"order_id": order_id, "line_no": i, "sku": line.sku, "quantity": line.quantity,
+                   "unit_price": line.unit_price, "description": line.description[:500]}
+                  for i, line in enumerate(order.lines, 1)]
+        events.append(event_row(order_id, now, "downloaded", f"Downloaded from {source.name} ({via})",
+                                 {"source_status": order.source_status}))
+        wf_rows += [{"order_id": order_id, "name": step.name, "label": step.label, "seq": seq,
+                     "blocks_delivery": step.blocks_delivery, "state": steps.PENDING, "attempts": 0,
+                     "last_error": ""} for seq, step in enumerate(planned)]
+        if route is None:
+            events.append(event_row(order_id, now, "no_route",
+                                     "This source has no route to a backend: add one to deliver its orders."))
+            continue
+        blocking = any(step.blocks_delivery for step in planned)
+        deliveries.append({
+            "order_id": order_id, "backend_id": route.backend_id, "cust_ref": ref,
+            "idempotency_key": idempotency_key(route.backend_id, ref),
+            "state": steps.WAITING if (blocking or hold) else steps.PENDING,
+            "attempts": 0, "last_error": "waiting for source workflow" if blocking else ""})
+        if hold:
+            held.append(order_id)
+            events.append(event_row(order_id, now, "on_hold", "Held: the route holds new orders until released."))
+    for table, values in ((t.order_lines, lines), (t.order_events, events), (t.workflow_steps, wf_rows),
+                          (t.deliveries, deliveries)):
+        if values:
+            conn.execute(table.insert(), values)
+    if held:
+        conn.execute(o.update().where(o.c.id.in_(held)).values(on_hold=True))
+
+
+def _new_refs(conn: Connection, source: ConnectionRow, route: RouteRow | None, numbers: list[str]) -> list[str]:
+    """References for a batch of new orders: each number's first candidate, unless it is used
+    (by an order already stored, or earlier in the batch); then the next free one."""
+    rule = ref_rule(route)
+    first = [cust_ref_candidate(n, str(source.id), rule) for n in numbers]
+    if route is None:
+        return first
+    d = t.deliveries
+    used = set(conn.execute(sa.select(d.c.cust_ref).where(
+        d.c.backend_id == route.backend_id, d.c.cust_ref.in_(set(first)))).scalars())
+    refs: list[str] = []
+    for number, ref in zip(numbers, first, strict=True):
+        if ref in used:
+            ref = assign_cust_ref(conn, source, route, number, rule, used)
+        used.add(ref)
+        refs.append(ref)
+    return refs
+
+
 def ingest(
     conn: Connection, source: ConnectionRow, route: RouteRow | None, item: DownloadedOrder | SkippedOrder,
     workflow: list[WorkflowStep], *, via: str = "poll",
 ) -> str:
     """Upsert one downloaded or skipped order. Returns what happened: new, updated, same, skipped."""
     o = t.orders
-    existing = conn.execute(
-        sa.select(o.c.id, o.c.status, o.c.data, o.c.paid, o.c.error_code, o.c.source_status).where(
-            o.c.connection_id == source.id, o.c.external_id == item.external_id
-        )
-    ).first()
+    existing = conn.execute(stored_columns().where(
+        o.c.connection_id == source.id, o.c.external_id == item.external_id)).first()
     now = utcnow()
     if isinstance(item, SkippedOrder):
         if existing:
@@ -141,13 +222,13 @@ def ingest(
         _record_skip(conn, source, item)
         return "skipped"
 
-    conn.execute(
-        t.skipped_orders.delete().where(
-            t.skipped_orders.c.connection_id == source.id, t.skipped_orders.c.external_id == item.external_id
-        )
-    )
     order = item.order
     if existing is None:
+        conn.execute(
+            t.skipped_orders.delete().where(
+                t.skipped_orders.c.connection_id == source.id, t.skipped_orders.c.external_id == item.external_id
+            )
+        )
         cust_po_no = order.cust_po_no if order else item.external_id
         cust_ref = assign_cust_ref(conn, source, route, cust_po_no)
         values: dict[str, Any] = {
@@ -171,11 +252,11 @@ def ingest(
         _create_steps(conn, order_id, order, workflow, route, cust_ref)
         return "new"
 
-    order_id = int(existing.id)
     if order is None:
         return "same"
     if existing.error_code == "invalid_order":
         # The source corrected the order: import it properly now.
+        order_id = int(existing.id)
         conn.execute(o.update().where(o.c.id == order_id).values(
             data=order_json(order), raw=_jsonable(item.raw), order_date=order.order_date, paid=order.paid,
             customer_name=(order.ship_to.name or order.bill_to.name)[:300], error_code="", error_message="",
@@ -187,18 +268,38 @@ def ingest(
         _create_steps(conn, order_id, order, workflow, route, cust_ref)
         recompute_status(conn, order_id)
         return "updated"
+    return update_stored(conn, existing, item, order, delivered=None)
+
+
+@functools.cache
+def stored_columns() -> Any:
+    """What ``update_stored`` needs of a stored order (``SELECT ... FROM orders``, to add a WHERE to)."""
+    o = t.orders
+    return sa.select(o.c.id, o.c.external_id, o.c.status, o.c.data, o.c.paid, o.c.error_code, o.c.source_status)
+
+
+def delivered_among(conn: Connection, order_ids: list[int]) -> set[int]:
+    """The orders among these whose creation at the backend is done or under way."""
+    d = t.deliveries
+    return set(conn.execute(sa.select(d.c.order_id).where(
+        d.c.order_id.in_(order_ids), d.c.state.in_((steps.DONE, steps.IN_FLIGHT)))).scalars()) if order_ids else set()
+
+
+def update_stored(conn: Connection, existing: Any, item: DownloadedOrder, order: Order, *,
+                  delivered: bool | None) -> str:
+    """A stored, valid order read again: "same" or "updated". ``delivered``: whether its delivery is
+    done or under way, when the caller read that already (for a batch at once)."""
+    o = t.orders
+    order_id = int(existing.id)
     new_data = order_json(order)
     if new_data == existing.data:
         return "same"
-    delivered = conn.execute(
-        sa.select(t.deliveries.c.id).where(
-            t.deliveries.c.order_id == order_id, t.deliveries.c.state.in_((steps.DONE, steps.IN_FLIGHT))
-        )
-    ).first()
-    conn.execute(o.update().where(o.c.id == order_id).values(
-        source_status=order.source_status[:60], paid=order.paid, updated_at=now,
-        **({} if delivered else {"data": new_data, "raw": _jsonable(item.raw)}),
-    ))
+    now = utcnow()
+    if delivered is None:
+        delivered = bool(delivered_among(conn, [order_id]))
+    conn.execute(update_by_id(o), {
+        ROW_ID: order_id, "source_status": order.source_status[:60], "paid": order.paid, "updated_at": now,
+        **({} if delivered else {"data": new_data, "raw": _jsonable(item.raw)})})
     if delivered:
         return "same"
     newly_paid = order.paid and not existing.paid
@@ -287,26 +388,32 @@ def _status_inputs() -> Any:
     def first(column: Any) -> Any:
         return sa.select(column).where(column.table.c.order_id == o.c.id).limit(1).scalar_subquery()
 
+    def count(table: sa.Table, *where: Any) -> Any:
+        return sa.select(sa.func.count()).select_from(table).where(table.c.order_id == o.c.id, *where).scalar_subquery()
+
+    c = t.confirmations
     return sa.select(
         o.c.status, o.c.sending_canceled, o.c.error_code, first(t.cancellations.c.outcome).label("canceled"),
         first(t.deliveries.c.state).label("delivery"),
         _units_ordered(o.c.id).scalar_subquery().label("ordered"),
+        count(c).label("confirmations"), count(c, c.c.state != steps.DONE).label("confirmations_open"),
+        first(c.c.key).label("confirmation_key"), count(t.shipments).label("shipments"),
     ).where(o.c.id == sa.bindparam(ROW_ID))
 
 
 def recompute_status(conn: Connection, order_id: int) -> str:
     """Derive the order's status from its steps and shipments, and store it."""
     o = conn.execute(_status_inputs(), {ROW_ID: order_id}).one()
-    confs = conn.execute(select_by(t.confirmations, "order_id", "state", "key"), {ROW_ID: order_id}).all()
-    shipped, ordered = shipped_fraction(conn, order_id, int(o.ordered))
+    ordered = int(o.ordered)
+    shipped, ordered = shipped_fraction(conn, order_id, ordered) if o.shipments else (0, ordered)
     if o.sending_canceled or o.canceled in ("canceled", "stopped"):
         status = OrderStatus.CANCELED
     elif o.error_code:
         status = OrderStatus.ERROR
     elif o.delivery != steps.DONE:
         status = OrderStatus.NEW
-    elif confs and all(c.state == steps.DONE for c in confs) and (
-            shipped >= ordered or (len(confs) == 1 and confs[0].key == "order")):
+    elif o.confirmations and not o.confirmations_open and (
+            shipped >= ordered or (o.confirmations == 1 and o.confirmation_key == "order")):
         status = OrderStatus.CONFIRMED
     elif ordered and shipped >= ordered:
         status = OrderStatus.SHIPPED

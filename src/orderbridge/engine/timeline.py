@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -13,8 +14,13 @@ from orderbridge.logs import redact
 
 
 def event(conn: Connection, order_id: int, kind: str, message: str, data: dict[str, Any] | None = None) -> None:
-    conn.execute(t.order_events.insert(), {"order_id": order_id, "at": utcnow(), "kind": kind,
-                                            "message": redact(message), "data": _masked(data)})
+    conn.execute(t.order_events.insert(), event_row(order_id, utcnow(), kind, message, data))
+
+
+def event_row(order_id: int, at: datetime, kind: str, message: str, data: dict[str, Any] | None = None
+              ) -> dict[str, Any]:
+    """An order event as a row to insert (several at once, with ``order_events.insert()``)."""
+    return {"order_id": order_id, "at": at, "kind": kind, "message": redact(message), "data": _masked(data)}
 
 
 def _masked(data: Any) -> Any:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,7 @@ from alembic.script import ScriptDirectory
 from platformdirs import user_data_dir
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DisconnectionError, OperationalError
 from sqlalchemy.pool import NullPool
 
 from orderbridge.connectors.errors import ConfigError
@@ -81,11 +82,38 @@ def create_engine(url: str | None = None) -> Engine:
 
         return engine
     if sa_url.get_backend_name() == "postgresql":
-        return sa.create_engine(sa_url, pool_size=10, max_overflow=20, pool_pre_ping=True)
+        engine = sa.create_engine(sa_url, pool_size=10, max_overflow=20)
+        _ping_when_idle(engine)
+        return engine
     raise ConfigError(
         f"database {sa_url.get_backend_name()!r} is not supported",
         fix="use SQLite (the default) or PostgreSQL",
     )
+
+
+IDLE_PING_SECONDS = 10.0
+
+
+def _ping_when_idle(engine: Engine) -> None:
+    """Test a pooled connection before use when it sat idle for a while (the server may have
+    restarted, or a firewall dropped it); a dead one is replaced. A connection in steady use is
+    not pinged: a ping per checkout is a round trip more for every transaction."""
+
+    @event.listens_for(engine, "checkin")
+    def _checked_in(_dbapi_conn: Any, record: Any) -> None:
+        record.info["checked_in_at"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _checked_out(dbapi_conn: Any, record: Any, _proxy: Any) -> None:
+        idle_since = record.info.get("checked_in_at")
+        if idle_since is None or time.monotonic() - idle_since < IDLE_PING_SECONDS:
+            return
+        try:
+            alive = engine.dialect.do_ping(dbapi_conn)
+        except Exception as exc:
+            raise DisconnectionError(f"pooled connection is dead: {exc}") from exc
+        if not alive:
+            raise DisconnectionError("pooled connection is dead")
 
 
 def describe(engine: Engine) -> str:
