@@ -351,9 +351,8 @@ def set_error(conn: Connection, order_id: int, code: str, message: str, fix: str
 
 
 def clear_error(conn: Connection, order_id: int) -> None:
-    conn.execute(t.orders.update().where(t.orders.c.id == order_id).values(
-        error_code="", error_message="", error_fix="", updated_at=utcnow()
-    ))
+    conn.execute(update_by_id(t.orders), {ROW_ID: order_id, "error_code": "", "error_message": "", "error_fix": "",
+                                          "updated_at": utcnow()})
 
 
 # --------------------------------------------------------------------------------- status

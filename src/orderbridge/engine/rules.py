@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import sqlalchemy as sa
@@ -12,21 +13,23 @@ from orderbridge.connectors.base import DeliveryRequest, StoredOrder
 from orderbridge.connectors.errors import DataError
 from orderbridge.domain.models import Order
 from orderbridge.ledger import schema as t
+from orderbridge.ledger.prepared import ROW_ID, select_by
 
 
 def aliases(conn: Connection, merchant_id: int) -> dict[str, str]:
-    rows = conn.execute(
-        sa.select(t.sku_aliases.c.alias, t.sku_aliases.c.sku).where(t.sku_aliases.c.merchant_id == merchant_id)
-    )
-    return {r.alias: r.sku for r in rows}
+    return {r.alias: r.sku for r in conn.execute(select_by(t.sku_aliases, "merchant_id", "alias", "sku"),
+                                                 {ROW_ID: merchant_id})}
+
+
+@functools.cache
+def _ship_method_map() -> Any:
+    m = t.ship_method_maps
+    return sa.select(m.c.carrier, m.c.service).where(m.c.merchant_id == sa.bindparam(ROW_ID),
+                                                     m.c.source_method == sa.bindparam("method"))
 
 
 def ship_method(conn: Connection, merchant_id: int, method: str) -> tuple[str, str] | None:
-    row = conn.execute(
-        sa.select(t.ship_method_maps.c.carrier, t.ship_method_maps.c.service).where(
-            t.ship_method_maps.c.merchant_id == merchant_id, t.ship_method_maps.c.source_method == method
-        )
-    ).first()
+    row = conn.execute(_ship_method_map(), {ROW_ID: merchant_id, "method": method}).first()
     return (row.carrier, row.service) if row else None
 
 

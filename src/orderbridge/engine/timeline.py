@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from datetime import datetime
 from typing import Any
 
@@ -14,7 +15,12 @@ from orderbridge.logs import redact
 
 
 def event(conn: Connection, order_id: int, kind: str, message: str, data: dict[str, Any] | None = None) -> None:
-    conn.execute(t.order_events.insert(), event_row(order_id, utcnow(), kind, message, data))
+    conn.execute(_insert_event(), event_row(order_id, utcnow(), kind, message, data))
+
+
+@functools.cache
+def _insert_event() -> sa.Insert:
+    return t.order_events.insert()
 
 
 def event_row(order_id: int, at: datetime, kind: str, message: str, data: dict[str, Any] | None = None
