@@ -73,8 +73,9 @@ def store_items(hub: Hub, row: ConnectionRow, items: list[DownloadItem], via: st
                 rest.append(item)  # the rest, and a second copy of an order in the batch, after the first
         with_workflow = False
         try:
-            with conn.begin_nested():
-                ingest_new(conn, row, route, list(fresh.values()), via=via)
+            if fresh:
+                with conn.begin_nested():
+                    ingest_new(conn, row, route, list(fresh.values()), via=via)
         except Exception:
             log.debug("storing %d new orders of %s together failed; one by one", len(fresh), row.name, exc_info=True)
             rest[:0] = [item for item, _ in fresh.values()]
@@ -82,11 +83,14 @@ def store_items(hub: Hub, row: ConnectionRow, items: list[DownloadItem], via: st
             for item, planned in fresh.values():
                 _count(tally, stored, item, "new")
                 with_workflow = with_workflow or bool(planned)
+        outcomes: list[tuple[DownloadedOrder, str]] = []
         try:
-            with conn.begin_nested():
-                delivered = delivered_among(conn, [int(known[i].id) for i in changed])
-                outcomes = [(item, update_stored(conn, known[i], item, item.order, delivered=known[i].id in delivered))
-                            for i, item in changed.items() if item.order is not None]
+            if changed:
+                with conn.begin_nested():
+                    delivered = delivered_among(conn, [int(known[i].id) for i in changed])
+                    outcomes = [(item, update_stored(conn, known[i], item, item.order,
+                                                     delivered=known[i].id in delivered))
+                                for i, item in changed.items() if item.order is not None]
         except Exception:
             log.debug("storing %d changed orders of %s together failed; one by one", len(changed), row.name,
                       exc_info=True)
