@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import hashlib
 import json
 import math
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -85,47 +87,67 @@ def idempotency_key(backend_id: int, cust_ref: str) -> str:
     return hashlib.sha256(f"orderbridge:{backend_id}:{cust_ref}".encode()).hexdigest()[:40]
 
 
+def _line_rows(order_id: int, order: Order) -> list[dict[str, Any]]:
+    return [{"order_id": order_id, "line_no": i, "sku": line.sku, "quantity": line.quantity,
+             "unit_price": line.unit_price, "description": line.description[:500]}
+            for i, line in enumerate(order.lines, 1)]
+
+
 def _insert_lines(conn: Connection, order_id: int, order: Order) -> None:
     conn.execute(t.order_lines.delete().where(t.order_lines.c.order_id == order_id))
-    conn.execute(
-        t.order_lines.insert(),
-        [
-            {
-                "order_id": order_id, "line_no": i, "sku": line.sku, "quantity": line.quantity,
-                "unit_price": line.unit_price, "description": line.description[:500],
-            }
-            for i, line in enumerate(order.lines, 1)
-        ],
-    )
+    conn.execute(t.order_lines.insert(), _line_rows(order_id, order))
 
 
 def _create_steps(
     conn: Connection, order_id: int, order: Order, wf: list[WorkflowStep], route: RouteRow | None, cust_ref: str
 ) -> None:
-    blocking = False
-    for seq, step in enumerate(wf):
-        conn.execute(
-            t.workflow_steps.insert().values(
-                order_id=order_id, name=step.name, label=step.label, seq=seq,
-                blocks_delivery=step.blocks_delivery, state=steps.PENDING, attempts=0, last_error="",
-            )
-        )
-        blocking = blocking or step.blocks_delivery
-    if route is None:
-        event(conn, order_id, "no_route", "This source has no route to a backend: add one to deliver its orders.")
-        return
-    hold = RouteOptions.model_validate(route.options).hold_new_orders
-    conn.execute(
-        t.deliveries.insert().values(
-            order_id=order_id, backend_id=route.backend_id, cust_ref=cust_ref,
-            idempotency_key=idempotency_key(route.backend_id, cust_ref),
-            state=steps.WAITING if (blocking or hold) else steps.PENDING,
-            attempts=0, last_error="waiting for source workflow" if blocking else "",
-        )
-    )
-    if hold:
-        conn.execute(t.orders.update().where(t.orders.c.id == order_id).values(on_hold=True))
-        event(conn, order_id, "on_hold", "Held: the route holds new orders until released.")
+    rows = _NewRows()
+    rows.add_steps(order_id, wf, route, cust_ref, _holds(route), utcnow())
+    rows.insert(conn)
+
+
+def _holds(route: RouteRow | None) -> bool:
+    return route is not None and RouteOptions.model_validate(route.options).hold_new_orders
+
+
+@dataclasses.dataclass
+class _NewRows:
+    """The rows newly imported orders get, gathered to be inserted a table at a time."""
+
+    lines: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+    events: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+    steps: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+    deliveries: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+    held: list[int] = dataclasses.field(default_factory=list)
+
+    def add_steps(self, order_id: int, wf: list[WorkflowStep], route: RouteRow | None, cust_ref: str, hold: bool,
+                  now: datetime) -> None:
+        """Its workflow steps, and its delivery (held for the workflow or by the route), or a note
+        that it has no route."""
+        self.steps += [{"order_id": order_id, "name": step.name, "label": step.label, "seq": seq,
+                        "blocks_delivery": step.blocks_delivery, "state": steps.PENDING, "attempts": 0,
+                        "last_error": ""} for seq, step in enumerate(wf)]
+        if route is None:
+            self.events.append(event_row(order_id, now, "no_route",
+                                         "This source has no route to a backend: add one to deliver its orders."))
+            return
+        blocking = any(step.blocks_delivery for step in wf)
+        self.deliveries.append({
+            "order_id": order_id, "backend_id": route.backend_id, "cust_ref": cust_ref,
+            "idempotency_key": idempotency_key(route.backend_id, cust_ref),
+            "state": steps.WAITING if (blocking or hold) else steps.PENDING,
+            "attempts": 0, "last_error": "waiting for source workflow" if blocking else ""})
+        if hold:
+            self.held.append(order_id)
+            self.events.append(event_row(order_id, now, "on_hold", "Held: the route holds new orders until released."))
+
+    def insert(self, conn: Connection) -> None:
+        for table, values in ((t.order_lines, self.lines), (t.order_events, self.events),
+                              (t.workflow_steps, self.steps), (t.deliveries, self.deliveries)):
+            if values:
+                conn.execute(table.insert(), values)
+        if self.held:
+            conn.execute(t.orders.update().where(t.orders.c.id.in_(self.held)).values(on_hold=True))
 
 
 def ingest_new(
@@ -154,38 +176,16 @@ def ingest_new(
             "order_date": order.order_date, "customer_name": (order.ship_to.name or order.bill_to.name)[:300],
             "paid": order.paid, "on_hold": False, "error_code": "", "error_message": "", "error_fix": ""})
     ids = [int(i) for i in conn.execute(o.insert().returning(o.c.id, sort_by_parameter_order=True), rows).scalars()]
-    lines, events, wf_rows, deliveries, held = [], [], [], [], []
-    hold = route is not None and RouteOptions.model_validate(route.options).hold_new_orders
+    new = _NewRows()
+    hold = _holds(route)
     for order_id, (item, planned), ref in zip(ids, items, refs, strict=True):
         order = item.order
         assert order is not None
-        lines += [{"order_id": order_id, "line_no": i, "sku": line.sku, "quantity": line.quantity,
-                   "unit_price": line.unit_price, "description": line.description[:500]}
-                  for i, line in enumerate(order.lines, 1)]
-        events.append(event_row(order_id, now, "downloaded", f"Downloaded from {source.name} ({via})",
-                                 {"source_status": order.source_status}))
-        wf_rows += [{"order_id": order_id, "name": step.name, "label": step.label, "seq": seq,
-                     "blocks_delivery": step.blocks_delivery, "state": steps.PENDING, "attempts": 0,
-                     "last_error": ""} for seq, step in enumerate(planned)]
-        if route is None:
-            events.append(event_row(order_id, now, "no_route",
-                                     "This source has no route to a backend: add one to deliver its orders."))
-            continue
-        blocking = any(step.blocks_delivery for step in planned)
-        deliveries.append({
-            "order_id": order_id, "backend_id": route.backend_id, "cust_ref": ref,
-            "idempotency_key": idempotency_key(route.backend_id, ref),
-            "state": steps.WAITING if (blocking or hold) else steps.PENDING,
-            "attempts": 0, "last_error": "waiting for source workflow" if blocking else ""})
-        if hold:
-            held.append(order_id)
-            events.append(event_row(order_id, now, "on_hold", "Held: the route holds new orders until released."))
-    for table, values in ((t.order_lines, lines), (t.order_events, events), (t.workflow_steps, wf_rows),
-                          (t.deliveries, deliveries)):
-        if values:
-            conn.execute(table.insert(), values)
-    if held:
-        conn.execute(o.update().where(o.c.id.in_(held)).values(on_hold=True))
+        new.lines += _line_rows(order_id, order)
+        new.events.append(event_row(order_id, now, "downloaded", f"Downloaded from {source.name} ({via})",
+                                    {"source_status": order.source_status}))
+        new.add_steps(order_id, planned, route, ref, hold, now)
+    new.insert(conn)
 
 
 def _new_refs(conn: Connection, source: ConnectionRow, route: RouteRow | None, numbers: list[str]) -> list[str]:
@@ -223,33 +223,22 @@ def ingest(
         return "skipped"
 
     order = item.order
+    if existing is None and order is not None:
+        ingest_new(conn, source, route, [(item, workflow)], via=via)
+        return "new"
     if existing is None:
+        # Imported in error, with its reason, so that it is seen and can be corrected at the source.
         conn.execute(
             t.skipped_orders.delete().where(
                 t.skipped_orders.c.connection_id == source.id, t.skipped_orders.c.external_id == item.external_id
             )
         )
-        cust_po_no = order.cust_po_no if order else item.external_id
-        cust_ref = assign_cust_ref(conn, source, route, cust_po_no)
-        values: dict[str, Any] = {
-            "connection_id": source.id, "external_id": item.external_id, "cust_po_no": cust_po_no[:200],
-            "cust_ref": cust_ref, "raw": _jsonable(item.raw), "created_at": now, "updated_at": now,
-            "source_status": (order.source_status if order else item.source_status)[:60],
-        }
-        if order is None:
-            values.update(status=OrderStatus.ERROR, error_code="invalid_order",
-                          error_message=item.error, error_fix=item.fix, data=None)
-        else:
-            values.update(status=OrderStatus.NEW, data=order_json(order), order_date=order.order_date,
-                          customer_name=(order.ship_to.name or order.bill_to.name)[:300], paid=order.paid)
-        order_id = new_id(conn.execute(o.insert().values(**values)))
-        if order is None:
-            event(conn, order_id, "error", f"Imported with an error: {item.error}", {"fix": item.fix})
-            return "new"
-        _insert_lines(conn, order_id, order)
-        event(conn, order_id, "downloaded", f"Downloaded from {source.name} ({via})",
-              {"source_status": order.source_status})
-        _create_steps(conn, order_id, order, workflow, route, cust_ref)
+        order_id = new_id(conn.execute(o.insert().values(
+            connection_id=source.id, external_id=item.external_id, cust_po_no=item.external_id[:200],
+            cust_ref=assign_cust_ref(conn, source, route, item.external_id), raw=_jsonable(item.raw),
+            created_at=now, updated_at=now, source_status=item.source_status[:60], status=OrderStatus.ERROR,
+            error_code="invalid_order", error_message=item.error, error_fix=item.fix, data=None)))
+        event(conn, order_id, "error", f"Imported with an error: {item.error}", {"fix": item.fix})
         return "new"
 
     if order is None:
