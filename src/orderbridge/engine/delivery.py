@@ -35,6 +35,7 @@ async def workflow(ctx: JobContext) -> None:
     earlier = sa.alias(w)
     blocked_by_earlier = sa.exists().where(
         earlier.c.order_id == w.c.order_id, earlier.c.seq < w.c.seq, earlier.c.state != steps.DONE)
+
     def due(conn: Any) -> list[Any]:
         # We hold this connection's workflow lease, so an in_flight step here is a dead run's:
         # it is due again, and every step looks at the source's state before acting.
@@ -127,6 +128,7 @@ async def deliver(ctx: JobContext) -> None:
     """Create due orders in this backend, exactly once."""
     backend = ctx.hub.backend(ctx.row)
     d, o = t.deliveries, t.orders
+
     def start(conn: Any) -> tuple[dict[int, Any], dict[int, Any]]:
         # We hold this backend's deliver lease, so an in_flight row here is a dead run's: its
         # next attempt looks the order up before creating anything.

@@ -142,6 +142,7 @@ async def upload(ctx: JobContext) -> None:
     """Confirm due shipments to the source, each confirmation exactly once."""
     src = ctx.hub.source(ctx.row)
     c, o = t.confirmations, t.orders
+
     def due(conn: Any) -> list[Any]:
         steps.release(conn, c, c.c.order_id.in_(sa.select(o.c.id).where(o.c.connection_id == ctx.row.id)))
         return list(conn.execute(

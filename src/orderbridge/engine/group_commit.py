@@ -29,7 +29,7 @@ from typing import Any, TypeVar
 
 from sqlalchemy.engine import Connection, Engine
 
-from orderbridge.engine.off_loop import LEDGER_THREADS, off_loop
+from orderbridge.engine.off_loop import LEDGER_THREADS, off_loop, statements_wait
 
 log = logging.getLogger("orderbridge.engine")
 
@@ -44,7 +44,7 @@ class GroupCommit:
     def __init__(self, db: Engine) -> None:
         self.db = db
         self.loop = asyncio.get_running_loop()
-        self.threaded = db.dialect.name == "postgresql"
+        self.threaded = statements_wait(db)
         self.limit = PG_GROUPS_IN_FLIGHT if self.threaded else 1
         self._pending: list[tuple[Write, asyncio.Future[Any]]] = []
         self._scheduled = False

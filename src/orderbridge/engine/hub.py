@@ -15,7 +15,7 @@ from orderbridge.connectors.base import BackendConnector, Connector, SourceConne
 from orderbridge.connectors.errors import ConfigError
 from orderbridge.connectors.http import RateBudget, RateSpec
 from orderbridge.connectors.registry import build_connector, connector_class
-from orderbridge.engine.off_loop import off_loop
+from orderbridge.engine.off_loop import off_loop, statements_wait
 from orderbridge.ledger import schema as t
 from orderbridge.ledger.secrets import SecretBox
 
@@ -104,12 +104,13 @@ class Hub:
         event loop goes on with API calls meanwhile. On SQLite it runs here: its statements cost
         CPU rather than waiting, and a second thread would only share the core and the writer's lock.
         """
-        if self.db.dialect.name == "postgresql":
+        if statements_wait(self.db):
             return await off_loop(fn)
         return fn()
 
     async def in_ledger(self, fn: Callable[[Connection], T]) -> T:
         """``fn(conn)`` in a transaction of its own (see ``ledger_work``), committed when this returns."""
+
         def run() -> T:
             with self.db.begin() as conn:
                 return fn(conn)

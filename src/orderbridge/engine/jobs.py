@@ -160,6 +160,7 @@ async def run_job(hub: Hub, row: ConnectionRow, job: str, owner: str | None = No
     spec = JOBS[job]
     owner = owner or new_owner()
     ctx = JobContext(hub=hub, row=row, job=job)
+
     def lease(conn: Connection) -> int | None:  # the lease and the run's record in one transaction
         if not _acquire(conn, hub, row.id, job, owner):
             return None
@@ -191,6 +192,7 @@ async def run_job(hub: Hub, row: ConnectionRow, job: str, owner: str | None = No
             log.exception("%s of %s failed", spec.title, row.name)
     finally:
         beat.cancel()
+
     def finish(conn: Connection) -> None:  # the run's outcome, its alert and the lease's release together
         conn.execute(t.job_runs.update().where(t.job_runs.c.id == run_id).values(
             finished_at=utcnow(), status=status, processed=ctx.processed, error=error))

@@ -7,7 +7,15 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, wait
 from typing import TypeVar
 
+from sqlalchemy.engine import Engine
+
 T = TypeVar("T")
+
+
+def statements_wait(db: Engine) -> bool:
+    """True where the ledger's statements wait on a server (PostgreSQL), so that running them in
+    a thread frees the event loop; on SQLite they cost CPU in this process instead."""
+    return db.dialect.name == "postgresql"
 
 # Group commits, batches of intake and shipments, job leases: a handful at a time at most.
 LEDGER_THREADS = ThreadPoolExecutor(max_workers=8, thread_name_prefix="orderbridge-ledger")

@@ -98,9 +98,8 @@ def _insert_lines(conn: Connection, order_id: int, order: Order) -> None:
     conn.execute(t.order_lines.insert(), _line_rows(order_id, order))
 
 
-def _create_steps(
-    conn: Connection, order_id: int, order: Order, wf: list[WorkflowStep], route: RouteRow | None, cust_ref: str
-) -> None:
+def _create_steps(conn: Connection, order_id: int, wf: list[WorkflowStep], route: RouteRow | None,
+                  cust_ref: str) -> None:
     rows = _NewRows()
     rows.add_steps(order_id, wf, route, cust_ref, _holds(route), utcnow())
     rows.insert(conn)
@@ -159,16 +158,18 @@ def ingest_new(
     and stores nothing (the caller then stores the orders one by one)."""
     if not items:
         return
+    orders = [item.order for item, _ in items]
+    if any(order is None for order in orders):
+        raise ValueError("ingest_new takes valid orders only")
+    valid = [order for order in orders if order is not None]
     now = utcnow()
     o = t.orders
     conn.execute(t.skipped_orders.delete().where(
         t.skipped_orders.c.connection_id == source.id,
         t.skipped_orders.c.external_id.in_([item.external_id for item, _ in items])))
-    refs = _new_refs(conn, source, route, [item.order.cust_po_no for item, _ in items if item.order])
+    refs = _new_refs(conn, source, route, [order.cust_po_no for order in valid])
     rows = []
-    for (item, _), ref in zip(items, refs, strict=True):
-        order = item.order
-        assert order is not None
+    for (item, _), order, ref in zip(items, valid, refs, strict=True):
         rows.append({
             "connection_id": source.id, "external_id": item.external_id, "cust_po_no": order.cust_po_no[:200],
             "cust_ref": ref, "raw": _jsonable(item.raw), "created_at": now, "updated_at": now,
@@ -178,9 +179,7 @@ def ingest_new(
     ids = [int(i) for i in conn.execute(o.insert().returning(o.c.id, sort_by_parameter_order=True), rows).scalars()]
     new = _NewRows()
     hold = _holds(route)
-    for order_id, (item, planned), ref in zip(ids, items, refs, strict=True):
-        order = item.order
-        assert order is not None
+    for order_id, (_, planned), order, ref in zip(ids, items, valid, refs, strict=True):
         new.lines += _line_rows(order_id, order)
         new.events.append(event_row(order_id, now, "downloaded", f"Downloaded from {source.name} ({via})",
                                     {"source_status": order.source_status}))
@@ -254,7 +253,7 @@ def ingest(
         _insert_lines(conn, order_id, order)
         event(conn, order_id, "downloaded", "Downloaded again from the source, now valid")
         cust_ref = conn.execute(sa.select(o.c.cust_ref).where(o.c.id == order_id)).scalar_one()
-        _create_steps(conn, order_id, order, workflow, route, cust_ref)
+        _create_steps(conn, order_id, workflow, route, cust_ref)
         recompute_status(conn, order_id)
         return "updated"
     return update_stored(conn, existing, item, order, delivered=None)
