@@ -44,7 +44,9 @@ class DatabaseConfig(_Strict):
 class RunnerConfig(_Strict):
     retry_for_hours: float = Field(default=72.0, gt=0, description="keep retrying transient errors this long")
     backoff_max_seconds: float = Field(default=900.0, gt=0)
-    overlap_seconds: float = Field(default=600.0, ge=0, description="cursor look-back window")
+    overlap_seconds: float = Field(
+        default=600.0, ge=0, description="cursor look-back window: polls re-read the last 10 s before the cursor, "
+                                         "and the whole window once a quarter of it has passed")
     lease_seconds: float = Field(default=120.0, gt=0)
     concurrency: int = Field(default=8, ge=1, le=256, description="external calls in flight per job run")
     http_timeout_seconds: float = Field(default=30.0, gt=0, le=600, description="wait this long for an API's answer")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -135,3 +136,49 @@ def test_on_postgresql_groups_overlap_and_each_write_is_committed_once(pg_engine
     assert peak[0] > 1, "groups were committed strictly one after another"
     with engine.connect() as conn:
         assert conn.execute(sa.select(sa.func.count()).select_from(notes)).scalar_one() == 40
+
+
+def test_a_groups_order_events_go_in_together_and_a_failing_write_takes_its_own(make_hub: Any) -> None:
+    """The writes' order events are inserted in one statement at the group's end; a write that
+    fails leaves no event behind, the others' events are all there."""
+    from orderbridge.engine.intake import store_items
+    from orderbridge.engine.timeline import event
+    from orderbridge.ledger import schema as t
+    from tests.conftest import shop_config
+    from tests.support.heavy_writes import order
+
+    hub = make_hub(shop_config("http://127.0.0.1:9"))
+    with hub.db.connect() as conn:
+        source = hub.connection(conn, "shop")
+    store_items(hub, source, [order("E-1"), order("E-2")], "test")
+    with hub.db.connect() as conn:
+        ids = dict(conn.execute(sa.select(t.orders.c.external_id, t.orders.c.id)).all())
+    inserts: list[str] = []
+    sa.event.listen(hub.db, "before_cursor_execute",
+                    lambda *args: inserts.append(args[2]) if "INSERT INTO order_events" in args[2] else None)
+
+    def noted(external_id: str, text: str, fail: bool = False) -> Any:
+        def write(conn: sa.Connection) -> None:
+            event(conn, ids[external_id], "note", text)
+            if fail:
+                raise ValueError("refused")
+        return write
+
+    async def main() -> tuple[list[object], list[object]]:
+        gc = GroupCommit(hub.db)
+        together = await asyncio.gather(*(gc.run(noted(f"E-{1 + i % 2}", f"n{i}")) for i in range(6)))
+        one_fails = await asyncio.gather(gc.run(noted("E-1", "first")), gc.run(noted("E-2", "second")),
+                                         gc.run(noted("E-1", "refused", fail=True)), return_exceptions=True)
+        return together, one_fails
+
+    inserted_before = len(inserts)
+    together, one_fails = asyncio.run(main())
+    assert together == [None] * 6
+    assert one_fails[:2] == [None, None] and isinstance(one_fails[2], ValueError)
+    with hub.db.connect() as conn:
+        kept = sorted(conn.execute(
+            sa.select(t.order_events.c.message).where(t.order_events.c.kind == "note")).scalars())
+    assert kept == ["first", "n0", "n1", "n2", "n3", "n4", "n5", "second"]
+    # Six writes, one group: one INSERT. Then the group with the refused write is rolled back and
+    # each write runs alone: one INSERT for each write that succeeds.
+    assert len(inserts) - inserted_before == 1 + 2, inserts

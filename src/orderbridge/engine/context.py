@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -89,3 +90,34 @@ def write_cursor(conn: Connection, connection_id: int, job: str, value: datetime
 
 def window_start(cursor: datetime | None, overlap_seconds: float) -> datetime | None:
     return cursor - timedelta(seconds=overlap_seconds) if cursor else None
+
+
+# A poll reads from the cursor minus the look-back (runner.overlap_seconds), to catch what a
+# source shows late. At volume that window holds thousands of records, read again by every
+# poll. So the polls start RECENT_LOOK_BACK_SECONDS before the cursor (clock skew, a record
+# committed a moment late), and one reads the whole window once a quarter of it has passed
+# since the last that did, or FULL_LOOK_BACK_SHARE times that read's duration if longer: a
+# record shown up to three quarters of the look-back late is still read, and re-reading stays
+# a bounded share of the work whatever the volume.
+RECENT_LOOK_BACK_SECONDS = 10.0
+FULL_LOOK_BACK_EVERY = 0.25  # of the look-back
+FULL_LOOK_BACK_SHARE = 4.0
+
+
+class LookBack:
+    """Where one poll of a connection's job starts reading; call ``read()`` once it has read."""
+
+    def __init__(self, ctx: JobContext, job: str, cursor: datetime | None) -> None:
+        self._memo: dict[tuple[int, str], tuple[float, float]] = ctx.hub.memo.setdefault("full_look_back", {})
+        self._key = (ctx.row.id, job)
+        overlap = ctx.hub.runner.overlap_seconds
+        last = self._memo.get(self._key)  # (monotonic time it ended, seconds it took)
+        self.full = last is None or (
+            time.monotonic() - last[0] >= max(FULL_LOOK_BACK_EVERY * overlap, FULL_LOOK_BACK_SHARE * last[1]))
+        self.since = window_start(cursor, overlap if self.full else min(overlap, RECENT_LOOK_BACK_SECONDS))
+        self._began = time.monotonic()
+
+    def read(self) -> None:
+        if self.full:
+            ended = time.monotonic()
+            self._memo[self._key] = (ended, ended - self._began)

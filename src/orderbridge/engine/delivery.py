@@ -4,19 +4,24 @@ from __future__ import annotations
 
 import functools
 import logging
+from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
 from pydantic import ValidationError
 
+from orderbridge.config import RouteOptions
+from orderbridge.connectors.base import StoredOrder
 from orderbridge.connectors.errors import DataError
+from orderbridge.connectors.registry import parse_model
 from orderbridge.domain.models import utcnow
 from orderbridge.domain.validation import describe_validation_error
 from orderbridge.engine import steps
 from orderbridge.engine.attempt import attempt, failed
 from orderbridge.engine.context import JobContext
-from orderbridge.engine.orders import clear_error, recompute_status, set_error
-from orderbridge.engine.rules import delivery_request, stored_order
+from orderbridge.engine.hub import RouteRow
+from orderbridge.engine.orders import clear_error, order_by_id, recompute_status, set_error
+from orderbridge.engine.rules import MappingRules, delivery_request, stored_order
 from orderbridge.engine.timeline import event
 from orderbridge.ledger import schema as t
 from orderbridge.ledger.prepared import ROW_ID
@@ -66,23 +71,32 @@ async def workflow(ctx: JobContext) -> None:
         return None
 
     async def run(first: Any) -> None:
-        row = first
+        row, order = first, None
         while row is not None:
-            row = await run_one(row)
+            row, order = await run_one(row, order)
 
-    async def run_one(row: Any) -> Any:
+    async def run_one(row: Any, order: StoredOrder | None) -> tuple[Any, StoredOrder | None]:
+        """Run one step; the order's next step if due now, and the order as read for this one
+        (its steps run one after the other within moments: the order is read for the first)."""
         def claim(conn: Any) -> Any:
             if not steps.claim(conn, w, row.id):
                 return None
-            return conn.execute(sa.select(o).where(o.c.id == row.order_id)).one()
+            if order is not None:
+                return order  # read for the order's first step
+            return conn.execute(order_by_id(), {ROW_ID: row.order_id}).one()
 
-        order_row = await ctx.write(claim)
-        if order_row is None:
-            return None
-        note = await attempt(ctx, w, row, row.label, lambda: src.run_workflow_step(
-            row.name, stored_order(order_row), retry=row.attempts > 0))
+        claimed = await ctx.write(claim)
+        if claimed is None:
+            return None, None
+
+        async def step() -> str:
+            nonlocal order
+            order = order or stored_order(claimed)
+            return await src.run_workflow_step(row.name, order, retry=row.attempts > 0)
+
+        note = await attempt(ctx, w, row, row.label, step)
         if failed(note):
-            return None
+            return None, None
 
         def done(conn: Any) -> Any:
             steps.succeed(conn, w, row.id)
@@ -98,7 +112,7 @@ async def workflow(ctx: JobContext) -> None:
 
         following = await ctx.write(done)
         ctx.count()
-        return following
+        return following, order
 
     await ctx.each(rows, run)
 
@@ -138,6 +152,11 @@ async def deliver(ctx: JobContext) -> None:
         routes = {r.source_id: r for r in ctx.hub.routes_to_backend(conn, ctx.row.id)}
         return routes, {sid: ctx.hub.connection(conn, sid) for sid in routes}
 
+    def options(route: RouteRow) -> _RouteOptions:
+        # Parsed once per run, not per order (a route's options change between runs, not within).
+        return _RouteOptions(route, parse_model(RouteOptions, route.options, "route options"),
+                             ctx.hub.route_options_for(backend, route))
+
     def due(conn: Any) -> list[Any]:
         return list(conn.execute(
             sa.select(d.c.id, d.c.order_id, d.c.attempts, d.c.idempotency_key, o.c.connection_id,
@@ -147,20 +166,29 @@ async def deliver(ctx: JobContext) -> None:
             .order_by(*steps.due_order(d)).limit(BATCH)
         ))
 
-    routes, sources = await ctx.hub.in_ledger(start)
+    route_rows, sources = await ctx.hub.in_ledger(start)
+    routes = {sid: options(route) for sid, route in route_rows.items()}
     while True:
         rows = await ctx.hub.in_ledger(due)
         if not rows:
             return
         before = ctx.processed
-        await ctx.each(rows, lambda row: _deliver_one(ctx, backend, routes, sources, row))
+        rules = MappingRules()
+        await ctx.each(rows, functools.partial(_deliver_one, ctx, backend, routes, sources, rules))
         if ctx.processed == before:
             return  # nothing moved (all failed or held): leave the rest for the next run
 
 
-async def _deliver_one(ctx: JobContext, backend: Any, routes: dict[int, Any], sources: dict[int, Any],
-                       row: Any) -> None:
-    d, o = t.deliveries, t.orders
+@dataclass
+class _RouteOptions:
+    route: RouteRow
+    options: RouteOptions
+    backend_options: Any
+
+
+async def _deliver_one(ctx: JobContext, backend: Any, routes: dict[int, _RouteOptions], sources: dict[int, Any],
+                       rules: MappingRules, row: Any) -> None:
+    d = t.deliveries
     if row.sending_canceled:
         with ctx.tx() as conn:
             conn.execute(d.update().where(d.c.id == row.id).values(state=steps.CANCELED))
@@ -175,12 +203,12 @@ async def _deliver_one(ctx: JobContext, backend: Any, routes: dict[int, Any], so
         return
     def prepare(conn: Any) -> Any:
         """The request to send, with the intent committed; None when it must not be sent now."""
-        order_row = conn.execute(sa.select(o).where(o.c.id == row.order_id)).one()
+        order_row = conn.execute(order_by_id(), {ROW_ID: row.order_id}).one()
         try:
             request = delivery_request(
                 conn, merchant_id=source.merchant_id, order_row=order_row, route_options=route.options,
-                backend_options=ctx.hub.route_options_for(backend, route), source_name=source.name,
-                backend_name=ctx.row.name)
+                backend_options=route.backend_options, source_name=source.name, backend_name=ctx.row.name,
+                rules=rules)
         except DataError as exc:
             steps.fail_data(conn, d, row.id, exc.message)
             set_error(conn, row.order_id, exc.code, exc.message, exc.fix)
@@ -223,7 +251,8 @@ async def _deliver_one(ctx: JobContext, backend: Any, routes: dict[int, Any], so
 
     def done(conn: Any) -> None:
         steps.succeed(conn, d, row.id, backend_order_id=str(backend_id))
-        clear_error(conn, row.order_id)
+        if row.error_code:  # read with the due rows: the error of an earlier attempt of this delivery
+            clear_error(conn, row.order_id)
         event(conn, row.order_id, "delivered",
               f"Order {how} in {ctx.row.name} as {request.cust_ref} (id {backend_id})" + (f": {note}" if note else ""))
         recompute_status(conn, row.order_id)

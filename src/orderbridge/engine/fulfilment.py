@@ -12,11 +12,12 @@ from orderbridge.connectors.base import ConfirmMode
 from orderbridge.domain.models import Shipment, utcnow
 from orderbridge.engine import steps
 from orderbridge.engine.attempt import attempt, failed
-from orderbridge.engine.context import JobContext, read_cursor, window_start, write_cursor
+from orderbridge.engine.context import JobContext, LookBack, read_cursor, write_cursor
 from orderbridge.engine.orders import recompute_status, shipped_fraction
 from orderbridge.engine.rules import stored_order
-from orderbridge.engine.timeline import event
+from orderbridge.engine.timeline import event, events_together
 from orderbridge.ledger import schema as t
+from orderbridge.ledger.prepared import ROW_ID
 
 log = logging.getLogger("orderbridge.engine.fulfilment")
 
@@ -38,19 +39,26 @@ async def pickup(ctx: JobContext) -> None:
         shipments = batch[:]
         batch.clear()
         # A page's shipments in one transaction.
-        outcomes = await ctx.hub.in_ledger(lambda conn: record_shipments(ctx, conn, shipments))
+        outcomes = await ctx.hub.in_ledger(lambda conn: _record_page(ctx, conn, shipments))
         ctx.count(outcomes.count("new"))
         unmatched += outcomes.count("unmatched")
 
-    async for shipment in backend.shipments(Window(window_start(cursor, ctx.hub.runner.overlap_seconds), now)):
+    look = LookBack(ctx, "shipments", cursor)
+    async for shipment in backend.shipments(Window(look.since, now)):
         batch.append(shipment)
         if len(batch) >= SHIPMENT_BATCH:
             await flush()
     if batch:
         await flush()
+    look.read()
     await ctx.hub.in_ledger(lambda conn: write_cursor(conn, ctx.row.id, "shipments", now))
     if unmatched:
         ctx.notes.append(f"{unmatched} shipments of orders not sent by orderbridge ignored")
+
+
+def _record_page(ctx: JobContext, conn: Any, shipments: list[Shipment]) -> list[str]:
+    with events_together(conn):  # a page's transaction commits or rolls back as a whole
+        return record_shipments(ctx, conn, shipments)
 
 
 def record_shipments(ctx: JobContext, conn: Any, shipments: list[Shipment]) -> list[str]:
@@ -95,9 +103,10 @@ def record_shipments(ctx: JobContext, conn: Any, shipments: list[Shipment]) -> l
         source_id = int(delivery.connection_id)
         if source_id not in sources:
             sources[source_id] = ctx.hub.connection(conn, source_id)
-        if _plan_confirmation(ctx, conn, sources[source_id], order_id, shipment):
+        planned, fraction = _plan_confirmation(ctx, conn, sources[source_id], order_id, shipment)
+        if planned:
             woken.add(source_id)
-        recompute_status(conn, order_id)
+        recompute_status(conn, order_id, fraction)
         outcomes.append("new")
     for source_id in woken:
         ctx.hub.wake(conn, source_id, "upload")
@@ -117,25 +126,41 @@ def _confirmation_of() -> Any:
     return sa.select(c.c.id).where(c.c.order_id == sa.bindparam("order_id"), c.c.key == sa.bindparam("key"))
 
 
-def _plan_confirmation(ctx: JobContext, conn: Any, source_row: Any, order_id: int, shipment: Shipment) -> bool:
-    """Plan the confirmation this shipment calls for; True when one was added."""
+def _plan_confirmation(ctx: JobContext, conn: Any, source_row: Any, order_id: int, shipment: Shipment
+                       ) -> tuple[bool, tuple[int, int] | None]:
+    """Plan the confirmation this shipment calls for: whether one was added, and the order's
+    (units shipped, units ordered) when they were read for it (the status derives from them too)."""
     if not ctx.hub.capabilities(source_row).shipment_upload:
-        return False
+        return False, None
     mode = ctx.hub.source(source_row).confirm_mode()
+    fraction = None
     if mode == ConfirmMode.PER_SHIPMENT:
         key, ids = shipment.external_id, [shipment.external_id]
     else:
-        shipped, ordered = shipped_fraction(conn, order_id)
+        fraction = shipped, ordered = shipped_fraction(conn, order_id)
         if mode == ConfirmMode.ORDER_WHEN_COMPLETE and shipped < ordered:
             event(conn, order_id, "confirm_wait",
                   f"{shipped} of {ordered} units shipped: confirmation to the source waits for the rest")
-            return False
+            return False, fraction
         key, ids = "order", []
     if conn.execute(_confirmation_of(), {"order_id": order_id, "key": key}).first():
-        return False
+        return False, fraction
     conn.execute(t.confirmations.insert(), {"order_id": order_id, "key": key, "shipment_ids": ids,
                                             "state": steps.PENDING, "attempts": 0, "last_error": "", "note": ""})
-    return True
+    return True, fraction
+
+
+@functools.cache
+def _order_to_confirm() -> Any:
+    o, d = t.orders, t.deliveries
+    return (sa.select(o, d.c.backend_order_id).join(d, d.c.order_id == o.c.id)
+            .where(o.c.id == sa.bindparam(ROW_ID)))
+
+
+@functools.cache
+def _shipments_of_order() -> Any:
+    sh = t.shipments
+    return sa.select(sh.c.data).where(sh.c.order_id == sa.bindparam(ROW_ID)).order_by(sh.c.id)
 
 
 async def upload(ctx: JobContext) -> None:
@@ -157,13 +182,13 @@ async def upload(ctx: JobContext) -> None:
         def claim(conn: Any) -> Any:
             if not steps.claim(conn, c, row.id):
                 return None
-            order_row = conn.execute(
-                sa.select(o, t.deliveries.c.backend_order_id).join(t.deliveries, t.deliveries.c.order_id == o.c.id)
-                .where(o.c.id == row.order_id)).one()
-            q = sa.select(t.shipments.c.data).where(t.shipments.c.order_id == row.order_id)
+            order_row = conn.execute(_order_to_confirm(), {ROW_ID: row.order_id}).one()
             if row.shipment_ids:
-                q = q.where(t.shipments.c.external_id.in_(row.shipment_ids))
-            return order_row, [Shipment.model_validate(r.data) for r in conn.execute(q.order_by(t.shipments.c.id))]
+                shipped = conn.execute(_shipments_of_order().where(t.shipments.c.external_id.in_(row.shipment_ids)),
+                                       {ROW_ID: row.order_id})
+            else:
+                shipped = conn.execute(_shipments_of_order(), {ROW_ID: row.order_id})
+            return order_row, [Shipment.model_validate(r.data) for r in shipped]
 
         claimed = await ctx.write(claim)
         if claimed is None:

@@ -4,7 +4,8 @@ Every step records its intent before its external call and its result after it, 
 transaction; on SQLite (``synchronous=FULL``) each commit waits for the disk, and on PostgreSQL
 each statement and each commit is a round trip to the server. Steps that want to write at the
 same moment (a burst of answers arriving) hand their writes here: they run one after another
-inside ONE transaction, and every caller resumes only after that commit. Nothing is acknowledged
+inside ONE transaction (their order events inserted together at its end), and every caller
+resumes only after that commit. Nothing is acknowledged
 before it is durable, so the exactly-once rules hold as with one transaction each.
 
 Should any write of a group raise, the whole group is rolled back and every write is run again
@@ -30,6 +31,7 @@ from typing import Any, TypeVar
 from sqlalchemy.engine import Connection, Engine
 
 from orderbridge.engine.off_loop import LEDGER_THREADS, off_loop, statements_wait
+from orderbridge.engine.timeline import events_together
 
 log = logging.getLogger("orderbridge.engine")
 
@@ -100,14 +102,15 @@ class GroupCommit:
                 fut.set_result(value)
 
     def _together(self, batch: list[tuple[Write, asyncio.Future[Any]]]) -> list[Outcome]:
-        with self.db.begin() as conn:
+        with self.db.begin() as conn, events_together(conn):
             return [(fut, fn(conn), None) for fn, fut in batch]
 
     async def _on_loop(self, batch: list[tuple[Write, asyncio.Future[Any]]]) -> list[Outcome]:
         with self.db.connect() as conn:
             trans = conn.begin()
             try:
-                outcomes: list[Outcome] = [(fut, fn(conn), None) for fn, fut in batch]
+                with events_together(conn):
+                    outcomes: list[Outcome] = [(fut, fn(conn), None) for fn, fut in batch]
             except BaseException:
                 trans.rollback()
                 raise
@@ -126,7 +129,7 @@ class GroupCommit:
 
     def _alone(self, fn: Write, fut: asyncio.Future[Any]) -> Outcome:
         try:
-            with self.db.begin() as conn:
+            with self.db.begin() as conn, events_together(conn):
                 return fut, fn(conn), None
         except Exception as exc:
             return fut, None, exc

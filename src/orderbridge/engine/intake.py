@@ -23,7 +23,7 @@ from orderbridge.domain.validation import (
     oversized_fields,
     storable_text,
 )
-from orderbridge.engine.context import JobContext, read_cursor, window_start, write_cursor
+from orderbridge.engine.context import JobContext, LookBack, read_cursor, write_cursor
 from orderbridge.engine.hub import ConnectionRow, Hub
 from orderbridge.engine.orders import delivered_among, ingest, ingest_new, order_json, stored_columns, update_stored
 from orderbridge.engine.timeline import alert
@@ -238,8 +238,9 @@ async def pull(ctx: JobContext, window: Window, via: str = "poll") -> dict[str, 
 async def download(ctx: JobContext) -> None:
     cursor = await ctx.hub.in_ledger(lambda conn: read_cursor(conn, ctx.row.id, "download"))
     now = utcnow()  # read before the pull: anything created during it is re-read next time
-    since = window_start(cursor, ctx.hub.runner.overlap_seconds)
-    tally = await pull(ctx, Window(since=since, until=now, skip_stored=True))
+    look = LookBack(ctx, "download", cursor)
+    tally = await pull(ctx, Window(since=look.since, until=now, skip_stored=True))
+    look.read()
     await ctx.hub.in_ledger(lambda conn: write_cursor(conn, ctx.row.id, "download", now))
     if tally:
         ctx.notes.append(", ".join(f"{v} {k}" for k, v in sorted(tally.items())))

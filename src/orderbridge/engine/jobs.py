@@ -8,6 +8,7 @@ every process sharing the ledger; it expires, so a run killed mid-way blocks nob
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import os
 import socket
@@ -15,6 +16,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -30,6 +32,7 @@ from orderbridge.engine.hub import ConnectionRow, Hub
 from orderbridge.engine.timeline import alert, resolve_alert
 from orderbridge.ledger import schema as t
 from orderbridge.ledger.db import new_id
+from orderbridge.ledger.prepared import ROW_ID, update_by_id
 from orderbridge.logs import redact
 
 log = logging.getLogger("orderbridge.jobs")
@@ -102,8 +105,8 @@ def _acquire(conn: Connection, hub: Hub, connection_id: int, job: str, owner: st
     js = t.job_state
     now = utcnow()
     until = now + timedelta(seconds=hub.runner.lease_seconds)
-    row = conn.execute(sa.select(js.c.lease_owner, js.c.lease_expires_at).where(
-        js.c.connection_id == connection_id, js.c.job == job)).first()
+    key = {"the_connection": connection_id, "the_job": job}
+    row = conn.execute(_lease_of(), key).first()
     if row is None:
         try:
             with conn.begin_nested():
@@ -112,12 +115,43 @@ def _acquire(conn: Connection, hub: Hub, connection_id: int, job: str, owner: st
             return True
         except IntegrityError:
             return False
-    free = sa.or_(js.c.lease_owner.is_(None), js.c.lease_expires_at < now)
-    if _holder_dead(row.lease_owner):
-        free = sa.or_(free, js.c.lease_owner == row.lease_owner)
-    res = conn.execute(js.update().where(js.c.connection_id == connection_id, js.c.job == job, free)
-                       .values(lease_owner=owner, lease_expires_at=until, last_started_at=now))
+    res = conn.execute(_take_lease(_holder_dead(row.lease_owner)), {
+        **key, "now": now, "holder": row.lease_owner, "lease_owner": owner, "lease_expires_at": until,
+        "last_started_at": now})
     return res.rowcount == 1
+
+
+def _this_job() -> Any:
+    js = t.job_state
+    # Not named after the columns: in an UPDATE those names are the values to SET.
+    return sa.and_(js.c.connection_id == sa.bindparam("the_connection"), js.c.job == sa.bindparam("the_job"))
+
+
+@functools.cache
+def _lease_of() -> Any:
+    js = t.job_state
+    return sa.select(js.c.lease_owner, js.c.lease_expires_at).where(_this_job())
+
+
+@functools.cache
+def _take_lease(holder_dead: bool) -> Any:
+    """The lease, when free (or held by :holder, a process known dead)."""
+    js = t.job_state
+    free = sa.or_(js.c.lease_owner.is_(None), js.c.lease_expires_at < sa.bindparam("now"))
+    if holder_dead:
+        free = sa.or_(free, js.c.lease_owner == sa.bindparam("holder"))
+    return js.update().where(_this_job(), free)
+
+
+@functools.cache
+def _insert_run() -> Any:
+    return t.job_runs.insert()
+
+
+@functools.cache
+def _give_back() -> Any:
+    js = t.job_state
+    return js.update().where(_this_job(), js.c.lease_owner == sa.bindparam("owner"))
 
 
 def renew(hub: Hub, connection_id: int, job: str, owner: str) -> None:
@@ -136,12 +170,11 @@ def release(hub: Hub, row: ConnectionRow, job: str, owner: str, status: str, err
 
 def _release(conn: Connection, row: ConnectionRow, job: str, owner: str, status: str, error: str, processed: int,
              next_run_in: float) -> None:
-    js = t.job_state
     now = utcnow()
-    conn.execute(js.update().where(js.c.connection_id == row.id, js.c.job == job, js.c.lease_owner == owner)
-                 .values(lease_owner=None, lease_expires_at=None, last_finished_at=now, last_status=status,
-                         last_error=error, last_processed=processed,
-                         next_run_at=now + timedelta(seconds=next_run_in)))
+    conn.execute(_give_back(), {
+        "the_connection": row.id, "the_job": job, "owner": owner, "lease_owner": None, "lease_expires_at": None,
+        "last_finished_at": now, "last_status": status, "last_error": error, "last_processed": processed,
+        "next_run_at": now + timedelta(seconds=next_run_in)})
 
 
 @dataclass
@@ -164,9 +197,9 @@ async def run_job(hub: Hub, row: ConnectionRow, job: str, owner: str | None = No
     def lease(conn: Connection) -> int | None:  # the lease and the run's record in one transaction
         if not _acquire(conn, hub, row.id, job, owner):
             return None
-        return new_id(conn.execute(t.job_runs.insert().values(
-            connection_id=row.id, job=job, owner=owner, started_at=ctx.started, status="running",
-            processed=0, error="")))
+        return new_id(conn.execute(_insert_run(), {
+            "connection_id": row.id, "job": job, "owner": owner, "started_at": ctx.started, "status": "running",
+            "processed": 0, "error": ""}))
 
     run_id = await hub.in_ledger(lease)
     if run_id is None:
@@ -194,8 +227,8 @@ async def run_job(hub: Hub, row: ConnectionRow, job: str, owner: str | None = No
         beat.cancel()
 
     def finish(conn: Connection) -> None:  # the run's outcome, its alert and the lease's release together
-        conn.execute(t.job_runs.update().where(t.job_runs.c.id == run_id).values(
-            finished_at=utcnow(), status=status, processed=ctx.processed, error=error))
+        conn.execute(update_by_id(t.job_runs), {
+            ROW_ID: run_id, "finished_at": utcnow(), "status": status, "processed": ctx.processed, "error": error})
         if status == "failed" and error:
             alert(conn, kind="job_failed", key=alert_key, connection_id=row.id, merchant_id=row.merchant_id,
                   message=f"{spec.title} for {row.name} failed: {error}",

@@ -260,6 +260,12 @@ def ingest(
 
 
 @functools.cache
+def order_by_id() -> Any:
+    """``SELECT * FROM orders WHERE id = :row_id``."""
+    return sa.select(t.orders).where(t.orders.c.id == sa.bindparam(ROW_ID))
+
+
+@functools.cache
 def stored_columns() -> Any:
     """What ``update_stored`` needs of a stored order (``SELECT ... FROM orders``, to add a WHERE to)."""
     o = t.orders
@@ -388,11 +394,15 @@ def _status_inputs() -> Any:
     ).where(o.c.id == sa.bindparam(ROW_ID))
 
 
-def recompute_status(conn: Connection, order_id: int) -> str:
-    """Derive the order's status from its steps and shipments, and store it."""
+def recompute_status(conn: Connection, order_id: int, fraction: tuple[int, int] | None = None) -> str:
+    """Derive the order's status from its steps and shipments, and store it. ``fraction``: the
+    order's (units shipped, units ordered), when the caller has just read them in this transaction."""
     o = conn.execute(_status_inputs(), {ROW_ID: order_id}).one()
     ordered = int(o.ordered)
-    shipped, ordered = shipped_fraction(conn, order_id, ordered) if o.shipments else (0, ordered)
+    if fraction is not None:
+        shipped, ordered = fraction
+    else:
+        shipped, ordered = shipped_fraction(conn, order_id, ordered) if o.shipments else (0, ordered)
     if o.sending_canceled or o.canceled in ("canceled", "stopped"):
         status = OrderStatus.CANCELED
     elif o.error_code:

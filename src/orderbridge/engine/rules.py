@@ -33,6 +33,27 @@ def ship_method(conn: Connection, merchant_id: int, method: str) -> tuple[str, s
     return (row.carrier, row.service) if row else None
 
 
+class MappingRules:
+    """SKU aliases and ship-method mappings, each read once for a batch of deliveries (the orders
+    of a batch nearly all share their merchant and a few ship methods). A mapping changed while a
+    batch is being delivered applies from the next batch, seconds later."""
+
+    def __init__(self) -> None:
+        self._aliases: dict[int, dict[str, str]] = {}
+        self._ship_methods: dict[tuple[int, str], tuple[str, str] | None] = {}
+
+    def aliases(self, conn: Connection, merchant_id: int) -> dict[str, str]:
+        if merchant_id not in self._aliases:
+            self._aliases[merchant_id] = aliases(conn, merchant_id)
+        return self._aliases[merchant_id]
+
+    def ship_method(self, conn: Connection, merchant_id: int, method: str) -> tuple[str, str] | None:
+        key = (merchant_id, method)
+        if key not in self._ship_methods:
+            self._ship_methods[key] = ship_method(conn, merchant_id, method)
+        return self._ship_methods[key]
+
+
 def stored_order(row: Any) -> StoredOrder:
     return StoredOrder(
         order_id=row.id, external_id=row.external_id, cust_po_no=row.cust_po_no, cust_ref=row.cust_ref,
@@ -42,18 +63,20 @@ def stored_order(row: Any) -> StoredOrder:
 
 
 def delivery_request(
-    conn: Connection, *, merchant_id: int, order_row: Any, route_options: dict[str, Any], backend_options: Any,
-    source_name: str, backend_name: str,
+    conn: Connection, *, merchant_id: int, order_row: Any, route_options: RouteOptions | dict[str, Any],
+    backend_options: Any, source_name: str, backend_name: str, rules: MappingRules | None = None,
 ) -> DeliveryRequest:
-    """Translate the stored order for the backend; DataError names what to fix."""
+    """Translate the stored order for the backend; DataError names what to fix. ``rules``: the
+    mappings as read for the caller's batch (read here when not given)."""
+    rules = rules or MappingRules()
     order = Order.model_validate(order_row.data)
-    table = aliases(conn, merchant_id)
+    table = rules.aliases(conn, merchant_id)
     lines = [line.model_copy(update={"sku": table.get(line.sku, line.sku)}) for line in order.lines]
     mapped = order.model_copy(update={"lines": lines})
     carrier, service = "", ""
-    opts = RouteOptions.model_validate(route_options)
+    opts = route_options if isinstance(route_options, RouteOptions) else RouteOptions.model_validate(route_options)
     if order.shipping_method:
-        found = ship_method(conn, merchant_id, order.shipping_method)
+        found = rules.ship_method(conn, merchant_id, order.shipping_method)
         if found:
             carrier, service = found
         elif opts.ship_method_unmapped == "error":

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
+from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
@@ -13,9 +15,35 @@ from orderbridge.domain.models import utcnow
 from orderbridge.ledger import schema as t
 from orderbridge.logs import redact
 
+_HELD = "orderbridge.held_events"  # key in Connection.info: the events held for one INSERT
+
 
 def event(conn: Connection, order_id: int, kind: str, message: str, data: dict[str, Any] | None = None) -> None:
-    conn.execute(_insert_event(), event_row(order_id, utcnow(), kind, message, data))
+    row = event_row(order_id, utcnow(), kind, message, data)
+    held = conn.info.get(_HELD)
+    if held is not None:
+        held.append(row)
+    else:
+        conn.execute(_insert_event(), row)
+
+
+@contextlib.contextmanager
+def events_together(conn: Connection) -> Iterator[None]:
+    """The order events written inside this block go in as one INSERT at its end (one statement
+    where a batch of steps writes one event each). Use it around work that commits or rolls back
+    as a whole (no savepoint that could roll back alone): the events are inserted at the block's
+    end, so a write that fails inside it takes its own events with it. Blocks do not nest."""
+    if _HELD in conn.info:
+        raise RuntimeError("events_together does not nest")
+    held: list[dict[str, Any]] = []
+    conn.info[_HELD] = held
+    try:
+        yield
+    finally:
+        # ``info`` belongs to the pooled connection: nothing may stay behind for its next user.
+        del conn.info[_HELD]
+    if held:
+        conn.execute(_insert_event(), held)
 
 
 @functools.cache
@@ -70,8 +98,10 @@ def alert(
 
 
 def resolve_alert(conn: Connection, key: str) -> None:
-    conn.execute(
-        t.alerts.update()
-        .where(t.alerts.c.dedup_key == key, t.alerts.c.resolved_at.is_(None))
-        .values(resolved_at=utcnow())
-    )
+    conn.execute(_resolve_alert(), {"key": key, "resolved_at": utcnow()})
+
+
+@functools.cache
+def _resolve_alert() -> sa.Update:
+    a = t.alerts
+    return a.update().where(a.c.dedup_key == sa.bindparam("key"), a.c.resolved_at.is_(None))

@@ -116,3 +116,80 @@ def test_one_workflow_run_takes_each_order_through_all_its_steps(tmp_path: Any, 
     asyncio.run(go())
     # Charged in that one run: the order's Charge did not wait for a later run.
     assert [admin.status(a, oid) for oid in placed] == ["Charged"] * 5
+
+
+def _downloads(hub: Hub, *between: Any) -> None:
+    """Run the download job once, then once after each of ``between`` (changes at Houzz), in one
+    event loop: the connector, and what it remembers between polls, lives across the runs."""
+    import asyncio
+
+    from orderbridge.engine.jobs import run_job
+
+    async def go() -> None:
+        try:
+            with hub.db.connect() as conn:
+                row = hub.connection(conn, "houzz")
+            assert (await run_job(hub, row, "download")).status == "ok"
+            for change in between:
+                change(hub.source(row))
+                assert (await run_job(hub, row, "download")).status == "ok"
+        finally:
+            await hub.aclose()
+
+    asyncio.run(go())
+
+
+def _skipped(hub: Hub) -> dict[str, str]:
+    with hub.db.connect() as conn:
+        return dict(conn.execute(sa.select(t.skipped_orders.c.external_id, t.skipped_orders.c.reason)).all())
+
+
+def test_a_poll_reads_the_whole_look_back_window_once_a_quarter_of_it_has_passed(
+        tmp_path: Any, url: str, admin: Admin, wms: ShopAdmin) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from orderbridge.engine.context import FULL_LOOK_BACK_EVERY
+
+    acc = admin.account()
+    a = acc["acct"]
+    hub = make_hub(tmp_path, url, acc, wms.url, {})
+    sync(hub, "houzz")  # the first poll: the cursor is set
+    # An order Houzz shows late: placed two minutes ago, inside the 600 s look-back but older than
+    # the few seconds a poll re-reads between full reads. (Shipped: read, then skipped as such.)
+    placed = (datetime.now(UTC) - timedelta(seconds=120)).strftime("%Y-%m-%d %H:%M:%S")
+    late = admin.order(a, Created=placed, Status="Shipped")
+    sync(hub, "houzz")
+    assert late not in _skipped(hub)  # not read yet: the last full read was a moment ago
+
+    memo = hub.memo["full_look_back"]
+    key = next(k for k in memo if k[1] == "download")
+    ended, took = memo[key]
+    memo[key] = (ended - FULL_LOOK_BACK_EVERY * 600 - 1, took)  # a quarter of the look-back later
+    sync(hub, "houzz")
+    assert "already shipped" in _skipped(hub)[late]
+
+
+def test_orders_charged_later_are_found_by_status_every_status_recheck_period(
+        tmp_path: Any, url: str, admin: Admin, wms: ShopAdmin) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    acc = admin.account()
+    a = acc["acct"]
+    yesterday = (datetime.now(UTC) - timedelta(days=1)).strftime("%Y-%m-%d %H:%M:%S")
+    older = admin.order(a, Created=yesterday)  # New: not loaded until it is charged
+    hub = make_hub(tmp_path, url, acc, wms.url, {"order_status": "Charged", "status_recheck_seconds": 60})
+    seen: list[bool] = []
+
+    def charge(_: Any) -> None:
+        admin.set_status(a, older, "Charged")  # at Houzz; older than any poll's window
+
+    def period_passed(houzz: Any) -> None:
+        seen.append(older in orders(hub))  # after a poll within the period
+        at, took = houzz._status_reread
+        houzz._status_reread = (at - 61, took)
+
+    # Polls: the first read; one that re-reads by status; one within the period after the order
+    # was charged (no re-read by status); one after the period.
+    _downloads(hub, lambda _: None, charge, period_passed)
+    assert seen == [False]
+    assert older in orders(hub)

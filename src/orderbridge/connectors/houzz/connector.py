@@ -96,6 +96,10 @@ class HouzzSettings(SourceSettings):
         default=14, ge=1, le=90,
         description="Houzz filters orders by their creation date, so orders created up to this many days ago "
                     "are re-checked for status changes (e.g. charged later) and cancellations.")
+    status_recheck_seconds: float = Field(
+        default=60, ge=0,
+        description="How often orders created before the last read are re-read by status, to find those that "
+                    "became ready since (charged later, by hand or by Houzz's auto-authorisation); 0: every run.")
     cancel_recheck_minutes: int = Field(
         default=60, ge=0,
         description="How often every recent order is re-read to catch cancellations the cancelled-status "
@@ -232,13 +236,14 @@ class _HouzzSource(SourceConnector):
             self._status_reread = (time.monotonic(), time.monotonic() - began)
 
     def _status_reread_due(self, window: Window) -> bool:
-        """A scheduled poll re-reads by status at most once per STATUS_REREAD_SHARE times the
-        last re-read's duration: with many open orders the re-read costs seconds, and polls then
-        spend at most about 1/(1 + STATUS_REREAD_SHARE) of their time on it, whatever the volume."""
+        """A scheduled poll re-reads by status every status_recheck_seconds, and at most once per
+        STATUS_REREAD_SHARE times the last re-read's duration: with many open orders the re-read
+        costs seconds, and polls then spend at most about 1/(1 + STATUS_REREAD_SHARE) of their
+        time on it, whatever the volume."""
         if not window.skip_stored or self._status_reread is None:
             return True
         at, took = self._status_reread
-        return time.monotonic() - at >= STATUS_REREAD_SHARE * took
+        return time.monotonic() - at >= max(self.settings.status_recheck_seconds, STATUS_REREAD_SHARE * took)
 
     async def fetch_order(self, external_id: str) -> DownloadItem | None:
         try:
