@@ -154,7 +154,7 @@ async def deliver(ctx: JobContext) -> None:
 
     def options(route: RouteRow) -> _RouteOptions:
         # Parsed once per run, not per order (a route's options change between runs, not within).
-        return _RouteOptions(route, parse_model(RouteOptions, route.options, "route options"),
+        return _RouteOptions(parse_model(RouteOptions, route.options, "route options"),
                              ctx.hub.route_options_for(backend, route))
 
     def due(conn: Any) -> list[Any]:
@@ -181,7 +181,8 @@ async def deliver(ctx: JobContext) -> None:
 
 @dataclass
 class _RouteOptions:
-    route: RouteRow
+    """A route's options, parsed once for a delivery run."""
+
     options: RouteOptions
     backend_options: Any
 
