@@ -8,6 +8,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from orderbridge.config import RouteOptions
 from orderbridge.connectors.base import SkippedOrder, Window
 from orderbridge.domain.models import Cancellation, utcnow
 from orderbridge.engine import steps
@@ -18,6 +19,7 @@ from orderbridge.engine.orders import _record_skip, recompute_status
 from orderbridge.engine.rules import delivery_request
 from orderbridge.engine.timeline import alert, event
 from orderbridge.ledger import schema as t
+from orderbridge.ledger.prepared import ROW_ID, row_by_id
 
 log = logging.getLogger("orderbridge.engine.cancels")
 
@@ -98,10 +100,10 @@ async def _cancel_at_backends(ctx: JobContext) -> None:
             if not backend.capabilities.cancel:
                 _finish(conn, ctx, row, "flagged", f"{backend_row.name} cannot cancel orders", backend_row.name)
                 return
-            order_row = conn.execute(sa.select(o).where(o.c.id == row.order_id)).one()
+            order_row = conn.execute(row_by_id(o), {ROW_ID: row.order_id}).one()
             request = delivery_request(
                 conn, merchant_id=ctx.row.merchant_id, order_row=order_row,
-                route_options=route.options if route else {},
+                route_options=RouteOptions.model_validate(route.options if route else {}),
                 backend_options=ctx.hub.route_options_for(backend, route) if route else None,
                 source_name=ctx.row.name, backend_name=backend_row.name)
             if not steps.claim(conn, k, row.id):

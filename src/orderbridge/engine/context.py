@@ -17,6 +17,7 @@ from orderbridge.connectors.errors import AuthError, ConfigError
 from orderbridge.domain.models import utcnow
 from orderbridge.engine.hub import ConnectionRow, Hub
 from orderbridge.ledger import schema as t
+from orderbridge.pacing import Paced
 
 log = logging.getLogger("orderbridge.engine")
 
@@ -108,16 +109,13 @@ class LookBack:
     """Where one poll of a connection's job starts reading; call ``read()`` once it has read."""
 
     def __init__(self, ctx: JobContext, job: str, cursor: datetime | None) -> None:
-        self._memo: dict[tuple[int, str], tuple[float, float]] = ctx.hub.memo.setdefault("full_look_back", {})
-        self._key = (ctx.row.id, job)
+        paced: dict[tuple[int, str], Paced] = ctx.hub.memo.setdefault("full_look_back", {})
+        self._full_reads = paced.setdefault((ctx.row.id, job), Paced(FULL_LOOK_BACK_SHARE))
         overlap = ctx.hub.runner.overlap_seconds
-        last = self._memo.get(self._key)  # (monotonic time it ended, seconds it took)
-        self.full = last is None or (
-            time.monotonic() - last[0] >= max(FULL_LOOK_BACK_EVERY * overlap, FULL_LOOK_BACK_SHARE * last[1]))
+        self.full = self._full_reads.due(FULL_LOOK_BACK_EVERY * overlap)
         self.since = window_start(cursor, overlap if self.full else min(overlap, RECENT_LOOK_BACK_SECONDS))
         self._began = time.monotonic()
 
     def read(self) -> None:
         if self.full:
-            ended = time.monotonic()
-            self._memo[self._key] = (ended, ended - self._began)
+            self._full_reads.done(self._began)

@@ -260,12 +260,6 @@ def ingest(
 
 
 @functools.cache
-def order_by_id() -> Any:
-    """``SELECT * FROM orders WHERE id = :row_id``."""
-    return sa.select(t.orders).where(t.orders.c.id == sa.bindparam(ROW_ID))
-
-
-@functools.cache
 def stored_columns() -> Any:
     """What ``update_stored`` needs of a stored order (``SELECT ... FROM orders``, to add a WHERE to)."""
     o = t.orders

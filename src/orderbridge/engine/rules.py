@@ -63,7 +63,7 @@ def stored_order(row: Any) -> StoredOrder:
 
 
 def delivery_request(
-    conn: Connection, *, merchant_id: int, order_row: Any, route_options: RouteOptions | dict[str, Any],
+    conn: Connection, *, merchant_id: int, order_row: Any, route_options: RouteOptions,
     backend_options: Any, source_name: str, backend_name: str, rules: MappingRules | None = None,
 ) -> DeliveryRequest:
     """Translate the stored order for the backend; DataError names what to fix. ``rules``: the
@@ -74,12 +74,11 @@ def delivery_request(
     lines = [line.model_copy(update={"sku": table.get(line.sku, line.sku)}) for line in order.lines]
     mapped = order.model_copy(update={"lines": lines})
     carrier, service = "", ""
-    opts = route_options if isinstance(route_options, RouteOptions) else RouteOptions.model_validate(route_options)
     if order.shipping_method:
         found = rules.ship_method(conn, merchant_id, order.shipping_method)
         if found:
             carrier, service = found
-        elif opts.ship_method_unmapped == "error":
+        elif route_options.ship_method_unmapped == "error":
             raise DataError(
                 f"Shipping method {order.shipping_method!r} is not mapped for {backend_name}",
                 fix=f"add a ship-method mapping for {order.shipping_method!r} (orderbridge mappings "

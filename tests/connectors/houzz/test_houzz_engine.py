@@ -161,10 +161,9 @@ def test_a_poll_reads_the_whole_look_back_window_once_a_quarter_of_it_has_passed
     sync(hub, "houzz")
     assert late not in _skipped(hub)  # not read yet: the last full read was a moment ago
 
-    memo = hub.memo["full_look_back"]
-    key = next(k for k in memo if k[1] == "download")
-    ended, took = memo[key]
-    memo[key] = (ended - FULL_LOOK_BACK_EVERY * 600 - 1, took)  # a quarter of the look-back later
+    full_reads = next(paced for key, paced in hub.memo["full_look_back"].items() if key[1] == "download")
+    ended, took = full_reads.last
+    full_reads.last = (ended - FULL_LOOK_BACK_EVERY * 600 - 1, took)  # a quarter of the look-back later
     sync(hub, "houzz")
     assert "already shipped" in _skipped(hub)[late]
 
@@ -185,8 +184,8 @@ def test_orders_charged_later_are_found_by_status_every_status_recheck_period(
 
     def period_passed(houzz: Any) -> None:
         seen.append(older in orders(hub))  # after a poll within the period
-        at, took = houzz._status_reread
-        houzz._status_reread = (at - 61, took)
+        ended, took = houzz._status_reread.last
+        houzz._status_reread.last = (ended - 61, took)
 
     # Polls: the first read; one that re-reads by status; one within the period after the order
     # was charged (no re-read by status); one after the period.

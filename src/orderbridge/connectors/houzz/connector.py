@@ -48,6 +48,7 @@ from orderbridge.connectors.houzz.mapping import (
 )
 from orderbridge.connectors.http import RateSpec
 from orderbridge.domain.models import Cancellation, Order, Shipment, utcnow
+from orderbridge.pacing import Paced
 
 WAIT_FOR = {"New and In Production": Status.NEW, "In Production": Status.IN_PRODUCTION, "Charged": Status.CHARGED}
 DEFAULT_CARRIERS = {
@@ -155,7 +156,7 @@ class _HouzzSource(SourceConnector):
         self.tz = ZoneInfo(self.settings.houzz_timezone)
         self._cancel_status = "Canceled"
         self._last_recheck: datetime | None = None
-        self._status_reread: tuple[float, float] | None = None  # (monotonic end, seconds taken)
+        self._status_reread = Paced(STATUS_REREAD_SHARE)
 
     # ------------------------------------------------------------------------ budgeting
     @classmethod
@@ -233,17 +234,14 @@ class _HouzzSource(SourceConnector):
                         item = self.stored_reads.read(window, oid, raw, partial(classify, raw, rules))
                         if item is not None:
                             yield item
-            self._status_reread = (time.monotonic(), time.monotonic() - began)
+            self._status_reread.done(began)
 
     def _status_reread_due(self, window: Window) -> bool:
         """A scheduled poll re-reads by status every status_recheck_seconds, and at most once per
         STATUS_REREAD_SHARE times the last re-read's duration: with many open orders the re-read
         costs seconds, and polls then spend at most about 1/(1 + STATUS_REREAD_SHARE) of their
         time on it, whatever the volume."""
-        if not window.skip_stored or self._status_reread is None:
-            return True
-        at, took = self._status_reread
-        return time.monotonic() - at >= max(self.settings.status_recheck_seconds, STATUS_REREAD_SHARE * took)
+        return not window.skip_stored or self._status_reread.due(self.settings.status_recheck_seconds)
 
     async def fetch_order(self, external_id: str) -> DownloadItem | None:
         try:
