@@ -89,17 +89,25 @@ def test_a_costly_undelivered_sum_is_shared_for_a_bounded_while(make_hub: Any, a
     sync(hub)  # a second held order
     # A quick sum is never reused:
     assert shared() == 7
-    # A costly one (every sum counts as costly here) is reused for MEMO_SHARE times what it took...
+    # Nor a slow one over a small backlog (every sum counts as slow here)...
     monkeypatch.setattr(inventory, "MEMO_FROM", 0.0)
     monkeypatch.setattr(inventory, "MEMO_SHARE", 1e6)
     hub.memo.clear()
     assert shared() == 7
     admin.order("M3", [("SKU-1", 2)])
     sync(hub)
-    assert shared() == 7
+    assert shared() == 9
+    # ...but a costly one (a backlog: every sum counts as one here) is reused for MEMO_SHARE times
+    # what it took...
+    monkeypatch.setattr(inventory, "MEMO_FROM_UNITS", 0)
+    hub.memo.clear()
+    assert shared() == 9
+    admin.order("M4", [("SKU-1", 1)])
+    sync(hub)
+    assert shared() == 9
     # ...and summed afresh after it.
     monkeypatch.setattr(inventory, "MEMO_SHARE", 0.0)
-    assert shared() == 9
+    assert shared() == 10
 
 
 def test_unknown_sku_errors_only_that_order_then_alias_delivers_it(make_hub: Any, admin: ShopAdmin) -> None:

@@ -52,11 +52,13 @@ async def stock(ctx: JobContext) -> None:
 
 # The undelivered units of a backend are summed over every order not yet created there, and every
 # source routed to it wants that sum for its push: with a backlog of many thousands of orders the
-# sum costs more than the rest of a push. A sum that took over MEMO_FROM seconds is reused by
-# the pushes of the next MEMO_SHARE times that long (one sum computed per round of pushes, not
-# one per source), so its share of the hub's time stays bounded whatever the backlog. Below
-# that (every ledger but a large backlog) each push sums afresh.
+# sum costs more than the rest of a push. A sum over a backlog (MEMO_FROM_UNITS units or more)
+# that took over MEMO_FROM seconds is reused by the pushes of the next MEMO_SHARE times that long
+# (one sum computed per round of pushes, not one per source), so its share of the hub's time stays
+# bounded whatever the backlog. Otherwise each push sums afresh: a small sum that was merely slow
+# (a busy machine) is not worth a listing that lags behind.
 MEMO_FROM = 0.05
+MEMO_FROM_UNITS = 1000
 MEMO_SHARE = 10.0
 
 
@@ -73,7 +75,8 @@ def undelivered_units_shared(hub: Hub, conn: Any, backend_id: int, merchant_id: 
     key = (backend_id, merchant_id)
     now = time.monotonic()
     kept = memo.get(key)
-    if kept is not None and kept.took >= MEMO_FROM and now - kept.at < kept.took * MEMO_SHARE:
+    if (kept is not None and kept.took >= MEMO_FROM and sum(kept.units.values()) >= MEMO_FROM_UNITS
+            and now - kept.at < kept.took * MEMO_SHARE):
         return kept.units
     units = undelivered_units(conn, backend_id, merchant_id)
     memo[key] = _Sum(units, now, time.monotonic() - now)
