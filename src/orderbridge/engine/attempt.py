@@ -35,7 +35,8 @@ async def attempt(
     error with the order (data: ``on_data`` or the default message), or put back for later
     while the job stops (auth/config); the sentinel checked by ``failed()`` is returned."""
     try:
-        return await call()
+        async with ctx.call_slots:
+            return await call()
     except DataError as exc:
         with ctx.tx() as conn:
             steps.fail_data(conn, table, row.id, exc.message)

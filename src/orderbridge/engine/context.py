@@ -21,6 +21,8 @@ from orderbridge.pacing import Paced
 
 log = logging.getLogger("orderbridge.engine")
 
+ITEMS_PER_CALL_SLOT = 4
+
 T = TypeVar("T")
 
 
@@ -41,6 +43,7 @@ class JobContext:
     processed: int = 0
     notes: list[str] = field(default_factory=list)
     abort: AuthError | ConfigError | None = None
+    _call_slots: asyncio.Semaphore | None = None
 
     def tx(self) -> Any:
         return self.hub.db.begin()
@@ -54,9 +57,20 @@ class JobContext:
     def count(self, n: int = 1) -> None:
         self.processed += n
 
-    async def each(self, items: Iterable[T], fn: Callable[[T], Awaitable[None]]) -> None:
-        """Run fn over items with the configured concurrency; an auth/config error stops the rest."""
-        sem = asyncio.Semaphore(self.hub.runner.concurrency)
+    @property
+    def call_slots(self) -> asyncio.Semaphore:
+        """The run's external calls in flight, at most ``runner.concurrency`` (held by ``attempt``)."""
+        if self._call_slots is None:
+            self._call_slots = asyncio.Semaphore(self.hub.runner.concurrency)
+        return self._call_slots
+
+    async def each(self, items: Iterable[T], fn: Callable[[T], Awaitable[None]], *, widen: bool = False) -> None:
+        """Run fn over items with the configured concurrency; an auth/config error stops the rest.
+
+        ``widen``: fn makes its external calls through ``attempt`` (which holds a call slot for
+        each), so more items than call slots may be in progress: while some wait for the ledger,
+        others' calls keep every slot busy."""
+        sem = asyncio.Semaphore(self.hub.runner.concurrency * (ITEMS_PER_CALL_SLOT if widen else 1))
 
         async def one(item: T) -> None:
             if self.abort:

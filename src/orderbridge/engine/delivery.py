@@ -174,7 +174,7 @@ async def deliver(ctx: JobContext) -> None:
             return
         before = ctx.processed
         rules = MappingRules()
-        await ctx.each(rows, functools.partial(_deliver_one, ctx, backend, routes, sources, rules))
+        await ctx.each(rows, functools.partial(_deliver_one, ctx, backend, routes, sources, rules), widen=True)
         if ctx.processed == before:
             return  # nothing moved (all failed or held): leave the rest for the next run
 
