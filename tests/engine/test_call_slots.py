@@ -9,12 +9,11 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from orderbridge.config import AppConfig
 from orderbridge.connectors.tradegecko.connector import TradeGeckoConnector
 from orderbridge.demo.scenario import HOUZZ_ACCOUNT
 from orderbridge.engine.context import ITEMS_PER_CALL_SLOT
 from orderbridge.ledger import schema as t
-from tests.engine.test_houzz_tradegecko import ACCT, order, sandboxes, statuses
+from tests.engine.test_houzz_tradegecko import ACCT, houzz_to_tg, order, sandboxes, statuses
 from tests.support.engine import sync
 
 __all__ = ["sandboxes"]  # the fixture, shared with the end-to-end test
@@ -44,22 +43,8 @@ def test_calls_in_flight_stay_within_concurrency_while_more_orders_progress(
         g.post(f"/accounts/{made['account']['id']}/variants",
                json=[{"sku": "A-1", "name": "A", "stock": {"Main Warehouse": 100}}]).raise_for_status()
         placed = [order(h, [("A-1", 1)]) for _ in range(ORDERS)]
-    cfg = AppConfig.model_validate({
-        "runner": {"concurrency": CONCURRENCY, "lease_seconds": 30},
-        "merchants": [{"name": "m"}],
-        "connections": [
-            {"name": "houzz", "merchant": "m", "type": "houzz_seller", "test_mode": True, "base_url": houzz.url,
-             "rate_limit": {"calls": 1000, "period": 1},
-             "credentials": {"app_id": HOUZZ_ACCOUNT["app_name"], "username": HOUZZ_ACCOUNT["user_name"],
-                             "token": HOUZZ_ACCOUNT["token"]}},
-            {"name": "tg", "merchant": "m", "type": "quickbooks_commerce", "test_mode": True, "base_url": tg.url,
-             "rate_limit": {"calls": 1000, "period": 1},
-             "credentials": {"access_token": oauth["access_token"], "refresh_token": oauth["refresh_token"],
-                             "client_id": oauth["client_id"], "client_secret": oauth["client_secret"]}},
-        ],
-        "routes": [{"source": "houzz", "backend": "tg"}],
-    })
-    hub = make_hub(cfg)
+    fast = {"calls": 1000, "period": 1}
+    hub = make_hub(houzz_to_tg(houzz.url, tg.url, oauth, concurrency=CONCURRENCY, houzz_rate=fast, tg_rate=fast))
     sync(hub, "houzz")  # imported, processed and charged: every delivery is due
 
     claimed_at_call: list[int] = []

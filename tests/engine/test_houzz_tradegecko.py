@@ -43,6 +43,26 @@ def order(h: Any, lines: list[tuple[str, int]]) -> str:
     return str(h.post(f"/accounts/{ACCT}/orders", json=body).json()[0]["OrderId"])
 
 
+
+def houzz_to_tg(houzz_url: str, tg_url: str, oauth: dict[str, Any], *, concurrency: int,
+                houzz_rate: dict[str, Any], tg_rate: dict[str, Any]) -> AppConfig:
+    """One Houzz Seller store routed to a QuickBooks Commerce (TradeGecko) account, both sandboxes."""
+    return AppConfig.model_validate({
+        "runner": {"concurrency": concurrency, "lease_seconds": 30},
+        "merchants": [{"name": "m"}],
+        "connections": [
+            {"name": "houzz", "merchant": "m", "type": "houzz_seller", "test_mode": True, "base_url": houzz_url,
+             "rate_limit": houzz_rate,
+             "credentials": {"app_id": HOUZZ_ACCOUNT["app_name"], "username": HOUZZ_ACCOUNT["user_name"],
+                             "token": HOUZZ_ACCOUNT["token"]}},
+            {"name": "tg", "merchant": "m", "type": "quickbooks_commerce", "test_mode": True, "base_url": tg_url,
+             "rate_limit": tg_rate,
+             "credentials": {"access_token": oauth["access_token"], "refresh_token": oauth["refresh_token"],
+                             "client_id": oauth["client_id"], "client_secret": oauth["client_secret"]}},
+        ],
+        "routes": [{"source": "houzz", "backend": "tg"}],
+    })
+
 def wait_due(hub: Hub) -> None:
     """Sleep until every delivery scheduled for a retry is due."""
     with hub.db.connect() as conn:
@@ -69,21 +89,7 @@ def test_houzz_to_tradegecko_end_to_end(make_hub: Any, sandboxes: tuple[SandboxP
         early_cancel = order(h, [("B-2", 1)])
         late_cancel = order(h, [("B-2", 1)])
     fast = {"calls": 9, "period": 1}  # just under the sandbox's 40 per 4 s
-    cfg = AppConfig.model_validate({
-        "runner": {"concurrency": 4, "lease_seconds": 30},
-        "merchants": [{"name": "m"}],
-        "connections": [
-            {"name": "houzz", "merchant": "m", "type": "houzz_seller", "test_mode": True, "base_url": houzz.url,
-             "rate_limit": {"calls": 50, "period": 1},
-             "credentials": {"app_id": HOUZZ_ACCOUNT["app_name"], "username": HOUZZ_ACCOUNT["user_name"],
-                             "token": HOUZZ_ACCOUNT["token"]}},
-            {"name": "tg", "merchant": "m", "type": "quickbooks_commerce", "test_mode": True, "base_url": tg.url,
-             "rate_limit": fast,
-             "credentials": {"access_token": oauth["access_token"], "refresh_token": oauth["refresh_token"],
-                             "client_id": oauth["client_id"], "client_secret": oauth["client_secret"]}},
-        ],
-        "routes": [{"source": "houzz", "backend": "tg"}],
-    })
+    cfg = houzz_to_tg(houzz.url, tg.url, oauth, concurrency=4, houzz_rate={"calls": 50, "period": 1}, tg_rate=fast)
     hub = make_hub(cfg)
     hub.http_timeout = 2
 
