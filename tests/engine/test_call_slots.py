@@ -13,10 +13,8 @@ from orderbridge.connectors.tradegecko.connector import TradeGeckoConnector
 from orderbridge.demo.scenario import HOUZZ_ACCOUNT
 from orderbridge.engine.context import ITEMS_PER_CALL_SLOT
 from orderbridge.ledger import schema as t
-from tests.engine.test_houzz_tradegecko import ACCT, houzz_to_tg, order, sandboxes, statuses
+from tests.engine.houzz_tg_support import ACCT, houzz_to_tg, order, statuses
 from tests.support.engine import sync
-
-__all__ = ["sandboxes"]  # the fixture, shared with the end-to-end test
 
 CONCURRENCY = 2
 ORDERS = 12
