@@ -4,16 +4,20 @@ expired OAuth token refreshed mid-run, the TradeGecko rate limit, and injected f
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import Any
 
+import pytest
 import sqlalchemy as sa
 
+from orderbridge.connectors.tradegecko import mapping as tg_mapping
 from orderbridge.demo.sandboxes import SandboxProcess
 from orderbridge.demo.scenario import HOUZZ_ACCOUNT
 from orderbridge.engine.hub import Hub
 from orderbridge.engine.operations import add_alias
 from orderbridge.ledger import schema as t
+from orderbridge.runners.embedded import sync_once
 from tests.engine.houzz_tg_support import ACCT, houzz_to_tg, order, statuses
 from tests.support.engine import sync
 
@@ -27,7 +31,8 @@ def wait_due(hub: Hub) -> None:
         time.sleep(max(0.0, nxt.timestamp() - time.time()) + 0.2)
 
 
-def test_houzz_to_tradegecko_end_to_end(make_hub: Any, sandboxes: tuple[SandboxProcess, SandboxProcess]) -> None:
+def test_houzz_to_tradegecko_end_to_end(make_hub: Any, sandboxes: tuple[SandboxProcess, SandboxProcess],
+                                        monkeypatch: pytest.MonkeyPatch) -> None:
     houzz, tg = sandboxes
     with houzz.admin() as h, tg.admin() as g:
         h.post("/accounts", json=HOUZZ_ACCOUNT).raise_for_status()
@@ -112,3 +117,30 @@ def test_houzz_to_tradegecko_end_to_end(make_hub: Any, sandboxes: tuple[SandboxP
     assert sorted(a["OrderId"] for a in ships) == sorted([*plain, legacy, two_lines])  # one Ship each
     assert next(a for a in ships if a["OrderId"] == two_lines)["TrackingNumber"] in ("1ZPART1", "1ZPART1,7PART2")
     assert not [c for c in calls if c["status"] == 429 and c["fault"] == "rate_limit"]  # the budget held
+    recorded, passed_over, mapped = pickups_in_one_run(hub, monkeypatch)
+    assert len(recorded) == 9 and passed_over == recorded and mapped == []
+
+
+def pickups_in_one_run(hub: Hub, monkeypatch: pytest.MonkeyPatch) -> tuple[set[str], set[str], list[Any]]:
+    """Two shipment pickups in one run of the hub, the second reading every shipment again: the
+    shipments recorded, those the running hub knows as recorded, and those the second one mapped."""
+    mapped: list[Any] = []
+    real = tg_mapping.map_fulfillment
+    monkeypatch.setattr(tg_mapping, "map_fulfillment", lambda ful, *a: mapped.append(ful["id"]) or real(ful, *a))
+
+    async def run() -> tuple[set[str], set[str]]:
+        try:
+            await sync_once(hub, connections=["tg"])  # reads them again: each found recorded ("same")
+            with hub.db.begin() as conn:
+                conn.execute(t.cursors.delete().where(t.cursors.c.job == "shipments"))  # the next reads them all
+            mapped.clear()
+            await sync_once(hub, connections=["tg"])
+            with hub.db.connect() as conn:
+                recorded = set(conn.execute(sa.select(t.shipments.c.external_id)).scalars())
+                known = hub.backend(hub.connection(conn, "tg")).stored_shipments
+            return recorded, {s for s in recorded if s in known}
+        finally:
+            await hub.aclose()
+
+    recorded, passed_over = asyncio.run(run())
+    return recorded, passed_over, mapped

@@ -26,7 +26,7 @@ from orderbridge.connectors.http import ApiClient, RateSpec
 from orderbridge.domain.models import Cancellation, Order, Shipment, StockLevel
 
 if TYPE_CHECKING:
-    from orderbridge.connectors.stored_reads import StoredReads
+    from orderbridge.connectors.stored_reads import StoredReads, StoredShipments
 
 
 class Role(enum.StrEnum):
@@ -375,7 +375,16 @@ class BackendConnector(Connector):
         product), written to the order's timeline; empty when there is nothing to say."""
         return ""
 
+    @functools.cached_property
+    def stored_shipments(self) -> StoredShipments:
+        """Ids of shipments the ledger has recorded (filled by the engine)."""
+        from orderbridge.connectors.stored_reads import StoredShipments
+
+        return StoredShipments()
+
     def shipments(self, window: Window) -> AsyncIterator[Shipment]:
+        """Shipments made within the window. A connector may pass over those
+        ``self.stored_shipments.passes_over`` names when ``window.skip_stored`` is set."""
         raise self.unsupported('shipments')
 
     async def stock_levels(self) -> list[StockLevel]:

@@ -102,7 +102,10 @@ async def workflow(ctx: JobContext) -> None:
             steps.succeed(conn, w, row.id)
             event(conn, row.order_id, "workflow", f"{row.label}: done" + (f" ({note})" if note else ""))
             order_steps = conn.execute(_steps_of_order(), {ROW_ID: row.order_id}).all()
-            if not any(s.blocks_delivery and s.state != steps.DONE for s in order_steps):
+            # The delivery waits for the steps that block it: released when the last of them is
+            # done (a step after them leaves it as it is).
+            blocked = any(s.blocks_delivery and s.state != steps.DONE for s in order_steps)
+            if not blocked and any(s.id == row.id and s.blocks_delivery for s in order_steps):
                 backend_id = conn.execute(_release_delivery(), {ROW_ID: row.order_id}).scalar()
                 if backend_id is not None:
                     ctx.hub.wake(conn, int(backend_id), "deliver")

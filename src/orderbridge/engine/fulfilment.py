@@ -13,7 +13,7 @@ from orderbridge.domain.models import Shipment, utcnow
 from orderbridge.engine import steps
 from orderbridge.engine.attempt import attempt, failed
 from orderbridge.engine.context import JobContext, LookBack, read_cursor, write_cursor
-from orderbridge.engine.orders import recompute_status, shipped_fraction
+from orderbridge.engine.orders import recompute_status, shipped_fraction, units_ordered
 from orderbridge.engine.rules import stored_order
 from orderbridge.engine.timeline import event, events_together
 from orderbridge.ledger import schema as t
@@ -42,9 +42,12 @@ async def pickup(ctx: JobContext) -> None:
         outcomes = await ctx.hub.in_ledger(lambda conn: _record_page(ctx, conn, shipments))
         ctx.count(outcomes.count("new"))
         unmatched += outcomes.count("unmatched")
+        # Committed: the next polls may pass over these when their look-back reads them again.
+        backend.stored_shipments.remember(
+            [s.external_id for s, outcome in zip(shipments, outcomes, strict=True) if outcome != "unmatched"])
 
     look = LookBack(ctx, "shipments", cursor)
-    async for shipment in backend.shipments(Window(look.since, now)):
+    async for shipment in backend.shipments(Window(look.since, now, skip_stored=True)):
         batch.append(shipment)
         if len(batch) >= SHIPMENT_BATCH:
             await flush()
@@ -70,7 +73,9 @@ def record_shipments(ctx: JobContext, conn: Any, shipments: list[Shipment]) -> l
     d, sh = t.deliveries, t.shipments
     refs = {s.order_ref for s in shipments}
     deliveries = {r.cust_ref: r for r in conn.execute(
-        sa.select(d.c.cust_ref, d.c.order_id, t.orders.c.connection_id).join(t.orders, t.orders.c.id == d.c.order_id)
+        sa.select(d.c.cust_ref, d.c.order_id, t.orders.c.connection_id,
+                  units_ordered(d.c.order_id).scalar_subquery().label("ordered"))
+        .join(t.orders, t.orders.c.id == d.c.order_id)
         .where(d.c.backend_id == ctx.row.id, d.c.cust_ref.in_(refs)))} if refs else {}
     recorded = set(conn.execute(sa.select(sh.c.external_id).where(
         sh.c.backend_id == ctx.row.id, sh.c.external_id.in_({s.external_id for s in shipments})
@@ -103,7 +108,9 @@ def record_shipments(ctx: JobContext, conn: Any, shipments: list[Shipment]) -> l
         source_id = int(delivery.connection_id)
         if source_id not in sources:
             sources[source_id] = ctx.hub.connection(conn, source_id)
-        planned, fraction = _plan_confirmation(ctx, conn, sources[source_id], order_id, shipment)
+        ordered = getattr(delivery, "ordered", None)  # read with the page's deliveries
+        planned, fraction = _plan_confirmation(ctx, conn, sources[source_id], order_id, shipment,
+                                               None if ordered is None else int(ordered))
         if planned:
             woken.add(source_id)
         recompute_status(conn, order_id, fraction)
@@ -126,10 +133,11 @@ def _confirmation_of() -> Any:
     return sa.select(c.c.id).where(c.c.order_id == sa.bindparam("order_id"), c.c.key == sa.bindparam("key"))
 
 
-def _plan_confirmation(ctx: JobContext, conn: Any, source_row: Any, order_id: int, shipment: Shipment
-                       ) -> tuple[bool, tuple[int, int] | None]:
+def _plan_confirmation(ctx: JobContext, conn: Any, source_row: Any, order_id: int, shipment: Shipment,
+                       ordered: int | None) -> tuple[bool, tuple[int, int] | None]:
     """Plan the confirmation this shipment calls for: whether one was added, and the order's
-    (units shipped, units ordered) when they were read for it (the status derives from them too)."""
+    (units shipped, units ordered) when they were read for it (the status derives from them too).
+    ``ordered``: the order's units, when the caller has read them."""
     if not ctx.hub.capabilities(source_row).shipment_upload:
         return False, None
     mode = ctx.hub.source(source_row).confirm_mode()
@@ -137,7 +145,7 @@ def _plan_confirmation(ctx: JobContext, conn: Any, source_row: Any, order_id: in
     if mode == ConfirmMode.PER_SHIPMENT:
         key, ids = shipment.external_id, [shipment.external_id]
     else:
-        fraction = shipped, ordered = shipped_fraction(conn, order_id)
+        fraction = shipped, ordered = shipped_fraction(conn, order_id, ordered)
         if mode == ConfirmMode.ORDER_WHEN_COMPLETE and shipped < ordered:
             event(conn, order_id, "confirm_wait",
                   f"{shipped} of {ordered} units shipped: confirmation to the source waits for the rest")
@@ -185,15 +193,19 @@ async def upload(ctx: JobContext) -> None:
             order_row = conn.execute(_order_to_confirm(), {ROW_ID: row.order_id}).one()
             if row.shipment_ids:
                 shipped = conn.execute(_shipments_of_order().where(t.shipments.c.external_id.in_(row.shipment_ids)),
-                                       {ROW_ID: row.order_id})
+                                       {ROW_ID: row.order_id}).scalars().all()
             else:
-                shipped = conn.execute(_shipments_of_order(), {ROW_ID: row.order_id})
-            return order_row, [Shipment.model_validate(r.data) for r in shipped]
+                shipped = conn.execute(_shipments_of_order(), {ROW_ID: row.order_id}).scalars().all()
+            return order_row, shipped
 
         claimed = await ctx.write(claim)
         if claimed is None:
             return
-        order_row, shipments = claimed
+        order_row, shipped = claimed
+        shipments = [Shipment.model_validate(data) for data in shipped]
+        # Every shipment of the order, when the confirmation is for the whole order: its status
+        # derives from them, and they need not be read again for it.
+        all_shipped = None if row.shipment_ids else list(shipped)
         stored = stored_order(order_row)
 
         async def confirm() -> str:
@@ -209,7 +221,7 @@ async def upload(ctx: JobContext) -> None:
             steps.succeed(conn, c, row.id, note=note)
             event(conn, row.order_id, "confirmed", f"Shipment confirmed to {ctx.row.name}"
                   + (f": {note}" if note else ""))
-            recompute_status(conn, row.order_id)
+            recompute_status(conn, row.order_id, shipments=all_shipped)
 
         await ctx.write(done)
         ctx.count()

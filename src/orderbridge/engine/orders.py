@@ -7,6 +7,7 @@ import functools
 import hashlib
 import json
 import math
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
@@ -349,18 +350,25 @@ def clear_error(conn: Connection, order_id: int) -> None:
 def shipped_fraction(conn: Connection, order_id: int, ordered: int | None = None) -> tuple[int, int]:
     """(units shipped, units ordered). A shipment that lists no lines ships the whole order."""
     if ordered is None:
-        ordered = int(conn.execute(_units_ordered(), {ROW_ID: order_id}).scalar_one())
+        ordered = int(conn.execute(units_ordered(), {ROW_ID: order_id}).scalar_one())
+    shipments = conn.execute(select_by(t.shipments, "order_id", "data"), {ROW_ID: order_id}).scalars()
+    return units_shipped(shipments, ordered), ordered
+
+
+def units_shipped(shipments: Iterable[dict[str, Any]], ordered: int) -> int:
+    """Units shipped by these shipments (their stored data: every shipment of the order), at most
+    ``ordered``. A shipment that lists no lines ships the whole order."""
     shipped = 0
-    for (data,) in conn.execute(select_by(t.shipments, "order_id", "data"), {ROW_ID: order_id}):
+    for data in shipments:
         lines = data.get("lines") or [pl for p in data.get("packages", []) for pl in p.get("lines", [])]
         if not lines:
-            return ordered, ordered
+            return ordered
         shipped += sum(int(pl.get("quantity", 0)) for pl in lines)
-    return min(shipped, ordered), ordered
+    return min(shipped, ordered)
 
 
 @functools.cache
-def _units_ordered(order_id: Any = None) -> Any:
+def units_ordered(order_id: Any = None) -> Any:
     """Units ordered: of the order named by :row_id, or of ``order_id`` (a column) as a subquery."""
     ol = t.order_lines
     q = sa.select(sa.func.coalesce(sa.func.sum(ol.c.quantity), 0))
@@ -382,19 +390,23 @@ def _status_inputs() -> Any:
     return sa.select(
         o.c.status, o.c.sending_canceled, o.c.error_code, first(t.cancellations.c.outcome).label("canceled"),
         first(t.deliveries.c.state).label("delivery"),
-        _units_ordered(o.c.id).scalar_subquery().label("ordered"),
+        units_ordered(o.c.id).scalar_subquery().label("ordered"),
         count(c).label("confirmations"), count(c, c.c.state != steps.DONE).label("confirmations_open"),
         first(c.c.key).label("confirmation_key"), count(t.shipments).label("shipments"),
     ).where(o.c.id == sa.bindparam(ROW_ID))
 
 
-def recompute_status(conn: Connection, order_id: int, fraction: tuple[int, int] | None = None) -> str:
+def recompute_status(conn: Connection, order_id: int, fraction: tuple[int, int] | None = None,
+                     shipments: list[dict[str, Any]] | None = None) -> str:
     """Derive the order's status from its steps and shipments, and store it. ``fraction``: the
-    order's (units shipped, units ordered), when the caller has just read them in this transaction."""
+    order's (units shipped, units ordered), when the caller has just read them in this transaction;
+    ``shipments``: the stored data of every shipment of the order, when the caller holds them."""
     o = conn.execute(_status_inputs(), {ROW_ID: order_id}).one()
     ordered = int(o.ordered)
     if fraction is not None:
         shipped, ordered = fraction
+    elif shipments is not None and len(shipments) == o.shipments:
+        shipped = units_shipped(shipments, ordered)
     else:
         shipped, ordered = shipped_fraction(conn, order_id, ordered) if o.shipments else (0, ordered)
     if o.sending_canceled or o.canceled in ("canceled", "stopped"):

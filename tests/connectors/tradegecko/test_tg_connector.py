@@ -214,6 +214,53 @@ def test_shipments_page_through_every_fulfillment(stocked: TG) -> None:
     assert pages, "the second page was read"
 
 
+def test_a_scheduled_poll_passes_over_recorded_shipments_without_mapping_them(
+        stocked: TG, monkeypatch: pytest.MonkeyPatch) -> None:
+    from orderbridge.connectors.tradegecko import mapping
+
+    stocked.run(lambda c: c.create_order(delivery("RS1"), "k-RS1"))
+    stocked.ship("RS1", [{"lines": [{"sku": "SKU-1", "quantity": 1}], "tracking_number": "T-1"}])
+    mapped: list[Any] = []
+    real = mapping.map_fulfillment
+    monkeypatch.setattr(mapping, "map_fulfillment", lambda ful, *a: mapped.append(ful["id"]) or real(ful, *a))
+
+    async def polls(c: TradeGeckoConnector) -> tuple[list[str], list[str], list[str], list[str]]:
+        scheduled = Window(since=None, until=datetime.now(UTC) + timedelta(seconds=5), skip_stored=True)
+        first = [s.external_id async for s in c.shipments(scheduled)]
+        c.stored_shipments.remember(first)  # what the engine does once the page is committed
+        mapped.clear()
+        again = [s.external_id async for s in c.shipments(scheduled)]
+        asked = [s.external_id async for s in c.shipments(window())]  # a re-read asked for: everything
+        stocked.ship("RS1", [{"lines": [{"sku": "SKU-1", "quantity": 1}], "tracking_number": "T-2"}])
+        newer = [s.external_id async for s in c.shipments(scheduled)]
+        return first, again, asked, newer
+
+    first, again, asked, newer = stocked.run(polls)
+    assert len(first) == 1 and again == [] and asked == first
+    assert len(newer) == 1 and newer != first, "a shipment made since is read"
+    assert [str(i) for i in mapped] == first + newer, "the recorded one was mapped only when asked for"
+
+
+def test_order_references_kept_are_bounded_and_an_older_one_is_read(
+        stocked: TG, monkeypatch: pytest.MonkeyPatch) -> None:
+    from orderbridge.connectors.tradegecko import connector as tg_connector
+
+    monkeypatch.setattr(tg_connector, "ORDER_REFS_KEPT", 2)
+
+    async def flow(c: TradeGeckoConnector) -> tuple[int, list[Shipment]]:
+        for ref in ("OLD", "MID", "NEW"):
+            await c.create_order(delivery(ref), f"k-{ref}")
+        kept = len(c._order_refs)
+        stocked.ship("OLD", [{"lines": [{"sku": "SKU-1", "quantity": 1}], "tracking_number": "T-OLD"}])
+        return kept, await all_shipments(c)
+
+    mark = stocked.mark()
+    kept, shipments = stocked.run(flow)
+    assert kept == 2
+    assert [s.order_ref for s in shipments] == ["OLD"], "the reference no longer kept is read from TradeGecko"
+    assert any(c["path"] == "/orders" and c["method"] == "GET" for c in stocked.calls(mark))
+
+
 # ---------------------------------------------------------------------------------- stock
 
 

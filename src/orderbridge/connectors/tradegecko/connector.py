@@ -8,6 +8,7 @@ import time
 from collections.abc import AsyncIterator, Iterable
 from typing import Any, ClassVar, Literal
 
+from cachetools import LRUCache
 from pydantic import Field, model_validator
 
 from orderbridge.connectors.base import (
@@ -35,6 +36,7 @@ from orderbridge.domain.models import Shipment, StockLevel
 
 log = logging.getLogger("orderbridge.connectors.tradegecko")
 
+ORDER_REFS_KEPT = 50_000  # order references kept per connector (about 120 bytes each)
 SKU_BATCH = 50  # SKUs per variant lookup: keeps the URL well under the 414 limit
 
 
@@ -155,7 +157,9 @@ class TradeGeckoConnector(BackendConnector):
             product=self.display_name,
         )
         self._variants: dict[str, tuple[float, list[dict[str, Any]]]] = {}
-        self._order_refs: dict[int, str] = {}
+        # Each order's reference as created, for the shipments that name only the order's id: the
+        # recent ones (a shipment usually follows its order within hours); older ones are read.
+        self._order_refs: LRUCache[int, str] = LRUCache(maxsize=ORDER_REFS_KEPT)
 
     @classmethod
     def rate_spec(cls, credentials: Any) -> RateSpec:
@@ -317,7 +321,8 @@ class TradeGeckoConnector(BackendConnector):
         if window.since:
             params["updated_at_min"] = mapping.api_time(window.since)
         async for reply in self.client.pages("/fulfillments", params):
-            fulfillments = reply.many("fulfillments")
+            fulfillments = [ful for ful in reply.many("fulfillments")
+                            if not self.stored_shipments.passes_over(window, str(ful.get("id")))]
             lines = await self._fulfillment_lines(reply, fulfillments)
             skus = await self._missing_skus(lines)
             refs = await self._order_references(fulfillments)
