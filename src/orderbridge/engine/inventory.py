@@ -2,6 +2,11 @@
 
 pushed value = max(0, available at the backend - units in orders not yet delivered - buffer),
 and 0 when that falls below the source's floor.
+
+"Available at the backend" is the snapshot of the last stock read, while deliveries go on
+between reads: an order created in the backend since the snapshot was read is committed there
+but not in the snapshot. Its units count as undelivered until the next read, so a delivery never
+makes a listing show more than there is (nor makes it go up and back down at every read).
 """
 
 from __future__ import annotations
@@ -17,20 +22,23 @@ from orderbridge.connectors.base import InventoryUpdate
 from orderbridge.connectors.errors import AuthError, ConfigError
 from orderbridge.domain.models import utcnow
 from orderbridge.engine import steps
-from orderbridge.engine.context import JobContext
+from orderbridge.engine.context import JobContext, read_cursor, write_cursor
 from orderbridge.engine.hub import Hub
 from orderbridge.engine.rules import aliases
 from orderbridge.ledger import schema as t
 
 PUSH_BATCH = 100
+STOCK_READ = "stock"  # the cursor holding when a backend's stock snapshot was read
 
 
 async def stock(ctx: JobContext) -> None:
     """Replace this backend's stock snapshot with what it reports now."""
+    began = utcnow()  # what the backend had committed by now is in what it reports
     levels = await ctx.hub.backend(ctx.row).stock_levels()
     s = t.stock_levels
     now = utcnow()
     with ctx.tx() as conn:
+        write_cursor(conn, ctx.row.id, STOCK_READ, began)
         current = {(r.sku, r.warehouse): r for r in conn.execute(sa.select(s).where(s.c.backend_id == ctx.row.id))}
         seen = set()
         for lvl in levels:
@@ -84,13 +92,17 @@ def undelivered_units_shared(hub: Hub, conn: Any, backend_id: int, merchant_id: 
 
 
 def undelivered_units(conn: Any, backend_id: int, merchant_id: int) -> dict[str, int]:
-    """Units per backend SKU in orders headed to this backend and not yet created there."""
+    """Units per backend SKU in orders headed to this backend and not in its stock snapshot: not
+    yet created there, or created since the snapshot was read."""
     o, d, ln = t.orders, t.deliveries, t.order_lines
+    pending: sa.ColumnElement[bool] = d.c.state.notin_((steps.DONE, steps.CANCELED))
+    read_at = read_cursor(conn, backend_id, STOCK_READ)
+    if read_at is not None:
+        pending = sa.or_(pending, sa.and_(d.c.state == steps.DONE, d.c.done_at >= read_at))
     rows = conn.execute(
         sa.select(ln.c.sku, sa.func.sum(ln.c.quantity))
         .join(o, o.c.id == ln.c.order_id).join(d, d.c.order_id == o.c.id)
-        .where(d.c.backend_id == backend_id, d.c.state.notin_((steps.DONE, steps.CANCELED)),
-               o.c.sending_canceled.is_(False))
+        .where(d.c.backend_id == backend_id, pending, o.c.sending_canceled.is_(False))
         .group_by(ln.c.sku))
     table = aliases(conn, merchant_id)
     out: dict[str, int] = defaultdict(int)
