@@ -108,9 +108,8 @@ def record_shipments(ctx: JobContext, conn: Any, shipments: list[Shipment]) -> l
         source_id = int(delivery.connection_id)
         if source_id not in sources:
             sources[source_id] = ctx.hub.connection(conn, source_id)
-        ordered = getattr(delivery, "ordered", None)  # read with the page's deliveries
         planned, fraction = _plan_confirmation(ctx, conn, sources[source_id], order_id, shipment,
-                                               None if ordered is None else int(ordered))
+                                               int(delivery.ordered))
         if planned:
             woken.add(source_id)
         recompute_status(conn, order_id, fraction)
@@ -123,7 +122,9 @@ def record_shipments(ctx: JobContext, conn: Any, shipments: list[Shipment]) -> l
 @functools.cache
 def _by_backend_order_id() -> Any:
     d = t.deliveries
-    return (sa.select(d.c.order_id, t.orders.c.connection_id).join(t.orders, t.orders.c.id == d.c.order_id)
+    return (sa.select(d.c.order_id, t.orders.c.connection_id,
+                      units_ordered(d.c.order_id).scalar_subquery().label("ordered"))
+            .join(t.orders, t.orders.c.id == d.c.order_id)
             .where(d.c.backend_id == sa.bindparam("backend"), d.c.backend_order_id == sa.bindparam("value")).limit(1))
 
 
@@ -134,10 +135,10 @@ def _confirmation_of() -> Any:
 
 
 def _plan_confirmation(ctx: JobContext, conn: Any, source_row: Any, order_id: int, shipment: Shipment,
-                       ordered: int | None) -> tuple[bool, tuple[int, int] | None]:
+                       ordered: int) -> tuple[bool, tuple[int, int] | None]:
     """Plan the confirmation this shipment calls for: whether one was added, and the order's
     (units shipped, units ordered) when they were read for it (the status derives from them too).
-    ``ordered``: the order's units, when the caller has read them."""
+    ``ordered``: the order's units, read with its delivery."""
     if not ctx.hub.capabilities(source_row).shipment_upload:
         return False, None
     mode = ctx.hub.source(source_row).confirm_mode()
