@@ -40,7 +40,7 @@ async def stock(ctx: JobContext) -> None:
     with ctx.tx() as conn:
         write_cursor(conn, ctx.row.id, STOCK_READ, began)
         current = {(r.sku, r.warehouse): r for r in conn.execute(sa.select(s).where(s.c.backend_id == ctx.row.id))}
-        seen = set()
+        seen, changed = set(), False
         for lvl in levels:
             key = (lvl.sku, lvl.warehouse)
             seen.add(key)
@@ -50,12 +50,19 @@ async def stock(ctx: JobContext) -> None:
                 conn.execute(s.insert().values(backend_id=ctx.row.id, sku=lvl.sku, warehouse=lvl.warehouse,
                                                updated_at=now, **values))
                 ctx.count()
+                changed = True
             elif any(getattr(old, k) != v for k, v in values.items()):
                 conn.execute(s.update().where(s.c.id == old.id).values(updated_at=now, **values))
                 ctx.count()
+                changed = True
         gone = [current[k].id for k in current.keys() - seen]
         if gone:
             conn.execute(s.delete().where(s.c.id.in_(gone)))
+        # Changed levels change what the sources routed here should show: their pushes run next,
+        # not at their period (this read also settles the orders delivered since the last one).
+        if changed or gone:
+            for route in ctx.hub.routes_to_backend(conn, ctx.row.id):
+                ctx.hub.wake(conn, route.source_id, "inventory")
 
 
 # The undelivered units of a backend are summed over every order not yet created there, and every

@@ -2,6 +2,13 @@
 
 `run_forever` is what `orderbridge serve` runs beside the web app; `sync_once` runs every job
 until a whole pass changes nothing (for cron and scripts).
+
+A job another one has work for is woken (``Hub.wake``: new orders wake the delivery, picked-up
+shipments the upload, a changed stock read the inventory push) and runs at the next tick instead
+of at its next period; one woken while it runs runs again once it is done. The wake is asked for
+inside the transaction that makes the work and is taken here at once, not at its commit: a run it
+starts before that commit finds nothing to do, and the work is then done at the job's next period,
+as without the wake (and a wake whose transaction rolls back costs one run that finds nothing).
 """
 
 from __future__ import annotations
@@ -12,6 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import sqlalchemy as sa
+from sqlalchemy.engine import Connection
 
 from orderbridge.domain.models import utcnow
 from orderbridge.engine.hub import Hub
@@ -28,12 +36,19 @@ class EmbeddedRunner:
     stopping: asyncio.Event = field(default_factory=asyncio.Event)
     running: dict[tuple[int, str], asyncio.Task[RunResult]] = field(default_factory=dict)
     owner: str = field(default_factory=new_owner)
+    woken: set[tuple[int, str]] = field(default_factory=set)  # (connection id, job) to run at the next tick
 
     def stop(self) -> None:
         self.stopping.set()
 
+    def wake(self, conn: Connection, connection_id: int, job: str) -> None:
+        """The hub's waker while this runner runs (see the module's docstring)."""
+        self.woken.add((connection_id, job))
+
     async def run_forever(self) -> None:
         log.info("embedded runner started")
+        if self.hub.waker is None:
+            self.hub.waker = self.wake
         try:
             while not self.stopping.is_set():
                 self._launch_due()
@@ -46,6 +61,8 @@ class EmbeddedRunner:
             if self.running:
                 log.info("waiting for %d job run(s) to finish", len(self.running))
                 await asyncio.gather(*self.running.values(), return_exceptions=True)
+            if self.hub.waker == self.wake:
+                self.hub.waker = None
             log.info("embedded runner stopped")
 
     def _launch_due(self) -> None:
@@ -59,10 +76,11 @@ class EmbeddedRunner:
                 key = (row.id, spec.name)
                 task = self.running.get(key)
                 if task and not task.done():
-                    continue
+                    continue  # a wake meanwhile stays: it runs again once this run is done
                 nxt = due.get(key)
-                if nxt is not None and nxt > now:
+                if nxt is not None and nxt > now and key not in self.woken:
                     continue
+                self.woken.discard(key)
                 self.running[key] = asyncio.create_task(run_job(self.hub, row, spec.name, self.owner))
 
 
