@@ -30,6 +30,7 @@ import aiohttp
 from multidict import CIMultiDictProxy
 from tenacity import (
     AsyncRetrying,
+    RetryCallState,
     retry_if_exception,
     stop_after_attempt,
     wait_exponential_jitter,
@@ -182,6 +183,8 @@ class ApiClient:
         self._session: aiohttp.ClientSession | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._proxies: dict[tuple[str, str], str | None] = {}
+        self._backoff = wait_exponential_jitter(multiplier=0.2, max=max_wait)
+        self._retry_kind = AsyncRetrying()  # what a backoff state names as its retrier
 
     def _open(self) -> aiohttp.ClientSession:
         # Made on first use, inside the event loop that uses it (a session belongs to one loop).
@@ -222,9 +225,19 @@ class ApiClient:
             kwargs["json"] = json
         elif content is not None:
             kwargs["data"] = content.encode() if isinstance(content, str) else content
+        # The first attempt goes without the retry machinery, which costs more CPU than the call
+        # itself on a fast API and is almost never needed; after a retryable failure, tenacity
+        # makes the other attempts.
+        try:
+            return await self._send_once(method, url, idempotent, kwargs)
+        except Exception as exc:
+            if self.attempts <= 1 or not _retryable(exc):
+                raise
+            await asyncio.sleep(self._delay(exc, 1))
         retrying = AsyncRetrying(
-            stop=stop_after_attempt(self.attempts),
-            wait=self._wait,
+            stop=stop_after_attempt(self.attempts - 1),
+            wait=lambda state: self._delay(state.outcome.exception() if state.outcome else None,
+                                           state.attempt_number + 1),
             retry=retry_if_exception(_retryable),
             reraise=True,
         )
@@ -233,12 +246,14 @@ class ApiClient:
                 return await self._send_once(method, url, idempotent, kwargs)
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def _wait(self, state: Any) -> float:
-        exc = state.outcome.exception() if state.outcome else None
+    def _delay(self, exc: BaseException | None, failed: int) -> float:
+        """The pause after the ``failed``-th attempt: the server's Retry-After, else backoff with jitter."""
         after = getattr(exc, "retry_after", None)
         if after is not None:
             return min(float(after), self.max_wait)
-        return float(wait_exponential_jitter(multiplier=0.2, max=self.max_wait)(state))
+        state = RetryCallState(self._retry_kind, None, (), {})
+        state.attempt_number = failed
+        return float(self._backoff(state))
 
     def _proxy(self, url: str) -> str | None:
         """The proxy for this URL from HTTP(S)_PROXY / NO_PROXY, remembered per scheme and host."""
