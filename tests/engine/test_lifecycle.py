@@ -60,6 +60,44 @@ def test_full_lifecycle_ship_confirm_inventory(make_hub: Any, admin: ShopAdmin) 
     assert admin.state()["shop"]["inventory"]["SKU-2"] == 0  # below the floor: push 0
 
 
+
+def test_shipments_read_together_complete_an_order_once(make_hub: Any, admin: ShopAdmin) -> None:
+    """Two partial shipments picked up in one page: the second completes the order (their units
+    are added up without the first having been committed yet), and one confirmation goes out. A
+    third order, shipped in full at once, is confirmed beside them."""
+    admin.order("P1", [("SKU-1", 2), ("SKU-2", 1)])
+    admin.order("P2", [("SKU-1", 1)])
+    hub = make_hub(shop_config(admin.url))
+    sync(hub)
+    admin.ship("PO-P1", [("SKU-1", 2)], tracking="1ZP1A")
+    admin.ship("PO-P1", [("SKU-2", 1)], tracking="1ZP1B")
+    admin.ship("PO-P2", [("SKU-1", 1)], tracking="1ZP2")
+    sync(hub)
+    sync(hub)
+    confirmations = admin.state()["shop"]["confirmations"]
+    assert sorted(confirmations, key=lambda c: c["order"]) == [
+        {"order": "P1", "tracking": ["1ZP1A", "1ZP1B"]}, {"order": "P2", "tracking": ["1ZP2"]}]
+    assert statuses(hub) == {"P1": "confirmed", "P2": "confirmed"}
+    with hub.db.connect() as conn:
+        assert conn.execute(sa.select(sa.func.count()).select_from(t.confirmations)).scalar_one() == 2
+        assert conn.execute(sa.select(sa.func.count()).select_from(t.shipments)).scalar_one() == 3
+
+
+def test_confirmed_at_the_first_of_shipments_read_together(make_hub: Any, admin: ShopAdmin) -> None:
+    """A source that confirms the whole order at its first shipment: two shipments picked up in
+    one page plan one confirmation, made with the first (the second finds it planned)."""
+    admin.order("F1", [("SKU-1", 2), ("SKU-2", 1)])
+    hub = make_hub(shop_config(admin.url, source={"confirm_at_first": True}))
+    sync(hub)
+    admin.ship("PO-F1", [("SKU-1", 2)], tracking="1ZF1A")
+    admin.ship("PO-F1", [("SKU-2", 1)], tracking="1ZF1B")
+    sync(hub)
+    sync(hub)
+    assert len(admin.state()["shop"]["confirmations"]) == 1
+    assert statuses(hub) == {"F1": "confirmed"}
+    with hub.db.connect() as conn:
+        assert conn.execute(sa.select(t.confirmations.c.key, t.confirmations.c.state)).all() == [("order", "done")]
+
 def test_undelivered_orders_are_subtracted_from_inventory(make_hub: Any, admin: ShopAdmin) -> None:
     admin.stock({"SKU-1": 10})
     admin.order("U1", [("GHOST", 1)])  # stuck in error: unknown SKU

@@ -215,6 +215,7 @@ class ShopCredentials(Credentials):
 
 class ShopSettings(SourceSettings):
     charge_step: bool = Field(default=False, description="run a 'charge' step before delivery")
+    confirm_at_first: bool = Field(default=False, description="confirm the whole order at its first shipment")
 
 
 class WmsSettings(BackendSettings):
@@ -299,7 +300,7 @@ class ShopSource(SourceConnector):
         return ""
 
     def confirm_mode(self) -> ConfirmMode:
-        return ConfirmMode.ORDER_WHEN_COMPLETE
+        return ConfirmMode.ORDER_AT_FIRST if self.settings.confirm_at_first else ConfirmMode.ORDER_WHEN_COMPLETE
 
     async def upload_shipments(self, order: StoredOrder, shipments: list[Shipment]) -> UploadResult:
         tracking = [t for s in shipments for t in s.all_tracking()]

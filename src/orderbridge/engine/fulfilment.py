@@ -13,7 +13,13 @@ from orderbridge.domain.models import Shipment, utcnow
 from orderbridge.engine import steps
 from orderbridge.engine.attempt import attempt, failed
 from orderbridge.engine.context import JobContext, LookBack, read_cursor, write_cursor
-from orderbridge.engine.orders import recompute_status, shipped_fraction, units_ordered
+from orderbridge.engine.orders import (
+    WHOLE_ORDER,
+    recompute_status,
+    shipped_fraction,
+    units_ordered,
+    units_shipped,
+)
 from orderbridge.engine.rules import stored_order
 from orderbridge.engine.timeline import event, events_together
 from orderbridge.ledger import schema as t
@@ -73,8 +79,7 @@ def record_shipments(ctx: JobContext, conn: Any, shipments: list[Shipment]) -> l
     d, sh = t.deliveries, t.shipments
     refs = {s.order_ref for s in shipments}
     deliveries = {r.cust_ref: r for r in conn.execute(
-        sa.select(d.c.cust_ref, d.c.order_id, t.orders.c.connection_id,
-                  units_ordered(d.c.order_id).scalar_subquery().label("ordered"))
+        sa.select(d.c.cust_ref, *_order_so_far(d.c.order_id))
         .join(t.orders, t.orders.c.id == d.c.order_id)
         .where(d.c.backend_id == ctx.row.id, d.c.cust_ref.in_(refs)))} if refs else {}
     recorded = set(conn.execute(sa.select(sh.c.external_id).where(
@@ -83,6 +88,11 @@ def record_shipments(ctx: JobContext, conn: Any, shipments: list[Shipment]) -> l
     sources: dict[int, Any] = {}
     woken: set[int] = set()
     outcomes = []
+    # Of the orders with no shipment recorded before this page, the shipments this page records
+    # (then they are all the order's: no need to read them back); the orders whose whole-order
+    # confirmation is known to exist (read with the delivery, or planned in this page).
+    first_shipments: dict[int, list[dict[str, Any]]] = {}
+    confirmed_whole: set[int] = set()
     for shipment in shipments:
         delivery = deliveries.get(shipment.order_ref)
         if delivery is None and shipment.backend_order_id:
@@ -98,10 +108,15 @@ def record_shipments(ctx: JobContext, conn: Any, shipments: list[Shipment]) -> l
             continue
         recorded.add(shipment.external_id)
         order_id = int(delivery.order_id)
+        data = shipment.model_dump(mode="json")
         conn.execute(sh.insert(), {
             "order_id": order_id, "backend_id": ctx.row.id, "external_id": shipment.external_id,
             "carrier": shipment.carrier, "service": shipment.service, "tracking_numbers": shipment.all_tracking(),
-            "data": shipment.model_dump(mode="json"), "shipped_at": shipment.shipped_at, "created_at": utcnow()})
+            "data": data, "shipped_at": shipment.shipped_at, "created_at": utcnow()})
+        if not delivery.shipments_before:
+            first_shipments.setdefault(order_id, []).append(data)
+        if delivery.confirmed_whole:
+            confirmed_whole.add(order_id)
         tracking = ", ".join(shipment.all_tracking()) or "no tracking number"
         event(conn, order_id, "shipment", f"Shipped by {ctx.row.name}: {shipment.carrier or 'carrier unknown'} "
               f"{tracking}", {"shipment": shipment.external_id})
@@ -109,9 +124,11 @@ def record_shipments(ctx: JobContext, conn: Any, shipments: list[Shipment]) -> l
         if source_id not in sources:
             sources[source_id] = ctx.hub.connection(conn, source_id)
         planned, fraction = _plan_confirmation(ctx, conn, sources[source_id], order_id, shipment,
-                                               int(delivery.ordered))
+                                               int(delivery.ordered), first_shipments.get(order_id),
+                                               order_id in confirmed_whole)
         if planned:
             woken.add(source_id)
+            confirmed_whole.add(order_id)  # a later shipment of the page finds it planned
         recompute_status(conn, order_id, fraction)
         outcomes.append("new")
     for source_id in woken:
@@ -119,11 +136,22 @@ def record_shipments(ctx: JobContext, conn: Any, shipments: list[Shipment]) -> l
     return outcomes
 
 
+def _order_so_far(order_id: Any) -> list[Any]:
+    """What a shipment's recording needs of its order, read with its delivery: the order, its
+    source, its units, whether it has shipments recorded and its whole-order confirmation."""
+    sh, c = t.shipments, t.confirmations
+    return [
+        order_id.label("order_id"), t.orders.c.connection_id,
+        units_ordered(order_id).scalar_subquery().label("ordered"),
+        sa.exists().where(sh.c.order_id == order_id).label("shipments_before"),
+        sa.exists().where(c.c.order_id == order_id, c.c.key == WHOLE_ORDER).label("confirmed_whole"),
+    ]
+
+
 @functools.cache
 def _by_backend_order_id() -> Any:
     d = t.deliveries
-    return (sa.select(d.c.order_id, t.orders.c.connection_id,
-                      units_ordered(d.c.order_id).scalar_subquery().label("ordered"))
+    return (sa.select(*_order_so_far(d.c.order_id))
             .join(t.orders, t.orders.c.id == d.c.order_id)
             .where(d.c.backend_id == sa.bindparam("backend"), d.c.backend_order_id == sa.bindparam("value")).limit(1))
 
@@ -135,10 +163,13 @@ def _confirmation_of() -> Any:
 
 
 def _plan_confirmation(ctx: JobContext, conn: Any, source_row: Any, order_id: int, shipment: Shipment,
-                       ordered: int) -> tuple[bool, tuple[int, int] | None]:
+                       ordered: int, all_shipments: list[dict[str, Any]] | None = None,
+                       confirmed_whole: bool | None = None) -> tuple[bool, tuple[int, int] | None]:
     """Plan the confirmation this shipment calls for: whether one was added, and the order's
-    (units shipped, units ordered) when they were read for it (the status derives from them too).
-    ``ordered``: the order's units, read with its delivery."""
+    (units shipped, units ordered) when they were worked out for it (the status derives from them
+    too). ``ordered``: the order's units, read with its delivery; ``all_shipments``: the data of
+    every shipment of the order, when the caller holds them; ``confirmed_whole``: whether its
+    whole-order confirmation exists, when the caller knows."""
     if not ctx.hub.capabilities(source_row).shipment_upload:
         return False, None
     mode = ctx.hub.source(source_row).confirm_mode()
@@ -146,13 +177,18 @@ def _plan_confirmation(ctx: JobContext, conn: Any, source_row: Any, order_id: in
     if mode == ConfirmMode.PER_SHIPMENT:
         key, ids = shipment.external_id, [shipment.external_id]
     else:
-        fraction = shipped, ordered = shipped_fraction(conn, order_id, ordered)
+        if all_shipments is not None:
+            fraction = shipped, ordered = units_shipped(all_shipments, ordered), ordered
+        else:
+            fraction = shipped, ordered = shipped_fraction(conn, order_id, ordered)
         if mode == ConfirmMode.ORDER_WHEN_COMPLETE and shipped < ordered:
             event(conn, order_id, "confirm_wait",
                   f"{shipped} of {ordered} units shipped: confirmation to the source waits for the rest")
             return False, fraction
-        key, ids = "order", []
-    if conn.execute(_confirmation_of(), {"order_id": order_id, "key": key}).first():
+        key, ids = WHOLE_ORDER, []
+    exists = confirmed_whole if key == WHOLE_ORDER and confirmed_whole is not None else bool(
+        conn.execute(_confirmation_of(), {"order_id": order_id, "key": key}).first())
+    if exists:
         return False, fraction
     conn.execute(t.confirmations.insert(), {"order_id": order_id, "key": key, "shipment_ids": ids,
                                             "state": steps.PENDING, "attempts": 0, "last_error": "", "note": ""})

@@ -367,6 +367,9 @@ def units_shipped(shipments: Iterable[dict[str, Any]], ordered: int) -> int:
     return min(shipped, ordered)
 
 
+WHOLE_ORDER = "order"  # the key of a confirmation of the whole order (else: the shipment's id)
+
+
 @functools.cache
 def units_ordered(order_id: Any = None) -> Any:
     """Units ordered: of the order named by :row_id, or of ``order_id`` (a column) as a subquery."""
@@ -416,7 +419,7 @@ def recompute_status(conn: Connection, order_id: int, fraction: tuple[int, int] 
     elif o.delivery != steps.DONE:
         status = OrderStatus.NEW
     elif o.confirmations and not o.confirmations_open and (
-            shipped >= ordered or (o.confirmations == 1 and o.confirmation_key == "order")):
+            shipped >= ordered or (o.confirmations == 1 and o.confirmation_key == WHOLE_ORDER)):
         status = OrderStatus.CONFIRMED
     elif ordered and shipped >= ordered:
         status = OrderStatus.SHIPPED
