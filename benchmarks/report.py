@@ -56,6 +56,8 @@ def table(report: dict[str, Any]) -> Table:
         ("orders / s end to end", lambda r: r["orders_per_second"]),
         ("latency source -> backend p50 (s)", lambda r: r["latency_seconds"]["p50"]),
         ("latency source -> backend p99 (s)", lambda r: r["latency_seconds"]["p99"]),
+        ("first / half / all confirmed (s)", lambda r: " / ".join(
+            str(r.get("confirmed_at_seconds", {}).get(k, "-")) for k in ("first", "half", "all"))),
         ("API calls / order", lambda r: r["calls"]["per_order"]),
         ("calls answered 429", lambda r: r["calls"]["answered_429"]),
         ("hub CPU s / 1,000 orders", lambda r: r.get("hub", {}).get("cpu_seconds_per_1000_orders")),

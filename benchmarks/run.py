@@ -151,7 +151,33 @@ async def _until_done(world: World, total: int, started: float, deadline: float,
     return False, time.monotonic() - started
 
 
+class Milestones:
+    """Seconds into a run when the first order, half of them and all of them were confirmed at
+    their stores (from the progress samples, a second apart): what came before the first is
+    start-up, what comes after all of them is the listings catching up."""
+
+    SHARES = {"first": 0.0, "half": 0.5, "all": 1.0}
+
+    def __init__(self, total: int) -> None:
+        self.total = total
+        self.at: dict[str, float] = {}
+
+    def tracking(self, progress: Progress) -> Progress:
+        def track(p: dict[str, Any]) -> None:
+            self.see(float(p["elapsed"]), int(p["confirmed"]))
+            progress(p)
+
+        return track
+
+    def see(self, elapsed: float, confirmed: int) -> None:
+        for name, share in self.SHARES.items():
+            if name not in self.at and confirmed >= max(1.0, share * self.total):
+                self.at[name] = round(elapsed, 1)
+
+
 async def run_hub(opts: BenchOptions, world: World, workdir: Path, progress: Progress) -> dict[str, Any]:
+    milestones = Milestones(len(world.order_ids))
+    progress = milestones.tracking(progress)
     runner: Runner = make_runner(opts.runner, opts.database_url, opts.workers, tracemalloc=opts.tracemalloc,
                                  profile_to=opts.profile_to)
     cfg = hub_config(world, opts)
@@ -184,12 +210,15 @@ async def run_hub(opts: BenchOptions, world: World, workdir: Path, progress: Pro
                 with contextlib.suppress(Exception):
                     await asyncio.to_thread(runner.stop)
     state = await asyncio.to_thread(end_state, world, check_inventory=True)
-    return {"finished": finished, "seconds": elapsed, "usage": usage, "state": state, "logs": logs}
+    return {"finished": finished, "seconds": elapsed, "usage": usage, "state": state, "logs": logs,
+            "confirmed_at": milestones.at}
 
 
 async def run_floor(opts: BenchOptions, world: World, progress: Progress) -> dict[str, Any]:
     logs = [CallLog("houzz", world.houzz.url), CallLog("tradegecko", world.tradegecko.url)]
     floor = Floor(world, concurrency=opts.concurrency)
+    milestones = Milestones(len(world.order_ids))
+    progress = milestones.tracking(progress)
     async with httpx.AsyncClient() as http:
         tasks = [asyncio.create_task(Warehouse(world, opts.concurrency).run()),
                  *(asyncio.create_task(log.follow(http)) for log in logs)]
@@ -210,8 +239,9 @@ async def run_floor(opts: BenchOptions, world: World, progress: Progress) -> dic
             await asyncio.gather(*tasks, ticker, return_exceptions=True)
         for log in logs:
             await log.poll(http)
+    milestones.see(seconds, floor.confirmed)  # it may finish between two samples
     state = await asyncio.to_thread(end_state, world, check_inventory=True)
-    return {"finished": True, "seconds": seconds, "state": state, "logs": logs}
+    return {"finished": True, "seconds": seconds, "state": state, "logs": logs, "confirmed_at": milestones.at}
 
 
 def _calls(logs: list[CallLog], orders: int) -> dict[str, Any]:
@@ -234,6 +264,7 @@ def _figures(result: dict[str, Any], orders: int) -> dict[str, Any]:
         "orders_per_second": round(done / result["seconds"], 2) if result["seconds"] else None,
         "latency_seconds": {"p50": _r(percentile(lat, 50)), "p99": _r(percentile(lat, 99)),
                             "max": _r(max(lat, default=None))},
+        "confirmed_at_seconds": result.get("confirmed_at", {}),
         "calls": _calls(result["logs"], orders),
         **state.summary(),
     }

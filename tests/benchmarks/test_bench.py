@@ -50,6 +50,8 @@ def _exactly_once(run: dict, orders: int) -> None:
     assert kinds["tradegecko POST /orders"] == 1.0 and kinds["houzz updateOrder"] == 3.0
     lat = run["latency_seconds"]
     assert 0 < lat["p50"] <= lat["p99"] <= lat["max"]
+    at = run["confirmed_at_seconds"]
+    assert 0 <= at["first"] <= at["half"] <= at["all"] <= run["seconds"] + 1.0
 
 
 def test_small_bench_on_sqlite_with_the_floor(tmp_path: Path) -> None:
