@@ -163,13 +163,13 @@ def _confirmation_of() -> Any:
 
 
 def _plan_confirmation(ctx: JobContext, conn: Any, source_row: Any, order_id: int, shipment: Shipment,
-                       ordered: int, all_shipments: list[dict[str, Any]] | None = None,
-                       confirmed_whole: bool | None = None) -> tuple[bool, tuple[int, int] | None]:
+                       ordered: int, all_shipments: list[dict[str, Any]] | None,
+                       confirmed_whole: bool) -> tuple[bool, tuple[int, int] | None]:
     """Plan the confirmation this shipment calls for: whether one was added, and the order's
     (units shipped, units ordered) when they were worked out for it (the status derives from them
     too). ``ordered``: the order's units, read with its delivery; ``all_shipments``: the data of
-    every shipment of the order, when the caller holds them; ``confirmed_whole``: whether its
-    whole-order confirmation exists, when the caller knows."""
+    every shipment of the order when the caller holds them all (None: read them); ``confirmed_whole``:
+    whether its whole-order confirmation exists or is planned."""
     if not ctx.hub.capabilities(source_row).shipment_upload:
         return False, None
     mode = ctx.hub.source(source_row).confirm_mode()
@@ -186,7 +186,7 @@ def _plan_confirmation(ctx: JobContext, conn: Any, source_row: Any, order_id: in
                   f"{shipped} of {ordered} units shipped: confirmation to the source waits for the rest")
             return False, fraction
         key, ids = WHOLE_ORDER, []
-    exists = confirmed_whole if key == WHOLE_ORDER and confirmed_whole is not None else bool(
+    exists = confirmed_whole if key == WHOLE_ORDER else bool(
         conn.execute(_confirmation_of(), {"order_id": order_id, "key": key}).first())
     if exists:
         return False, fraction
