@@ -70,12 +70,14 @@ class JobContext:
         ``widen``: fn makes its external calls through ``attempt`` (which holds a call slot for
         each), so more items than call slots may be in progress: while some wait for the ledger,
         others' calls keep every slot busy."""
-        sem = asyncio.Semaphore(self.hub.runner.concurrency * (ITEMS_PER_CALL_SLOT if widen else 1))
+        # As many workers as items may be in progress, each taking the next item when done: a
+        # batch of hundreds costs a handful of tasks, not one task per item.
+        width = self.hub.runner.concurrency * (ITEMS_PER_CALL_SLOT if widen else 1)
+        todo = list(items)
+        queue = iter(todo)
 
-        async def one(item: T) -> None:
-            if self.abort:
-                return
-            async with sem:
+        async def worker() -> None:
+            for item in queue:  # shared by the workers: each item is taken once
                 if self.abort:
                     return
                 try:
@@ -83,7 +85,7 @@ class JobContext:
                 except (AuthError, ConfigError) as exc:
                     self.abort = exc
 
-        await asyncio.gather(*(one(i) for i in items))
+        await asyncio.gather(*(worker() for _ in range(min(width, len(todo)))))
         if self.abort:
             raise JobAborted(self.abort)
 

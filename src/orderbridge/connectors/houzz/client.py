@@ -172,12 +172,15 @@ class HouzzClient:
         for _ in range(MAX_PAGES):
             data = await self.read("getOrders", {**params, "Start": start, "NumberOfItems": PAGE_SIZE})
             page = as_list(data.get("Orders"))
-            for raw in page:
-                yield raw
-            start += len(page)
             total = _int_or_none(data.get("TotalOrderCount"))
+            size = len(page)
+            del data  # a page of 1,000 orders is megabytes of objects: hold one page at a time, not two
+            page.reverse()
+            while page:
+                yield page.pop()  # in the page's order; each entry let go once consumed
+            start += size
             # A page may be shorter than asked (the gateway caps page sizes): trust the total.
-            if not page or (start >= total if total is not None else len(page) < PAGE_SIZE):
+            if not size or (start >= total if total is not None else size < PAGE_SIZE):
                 return
 
     async def get_order(self, order_id: str, *, tz: tzinfo, search_from: datetime | None = None) -> dict[str, Any]:
