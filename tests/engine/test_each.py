@@ -21,19 +21,22 @@ def _ctx(concurrency: int) -> JobContext:
 def test_each_runs_every_item_once_within_its_width(widen: bool) -> None:
     ctx = _ctx(3)
     done: list[int] = []
-    running, most = 0, 0
+    running, most, tasks = 0, 0, 0
 
     async def fn(item: int) -> None:
-        nonlocal running, most
+        nonlocal running, most, tasks
         running += 1
         most = max(most, running)
+        tasks = max(tasks, len(asyncio.all_tasks()))
         await asyncio.sleep(0.001 * (item % 4))
         running -= 1
         done.append(item)
 
     asyncio.run(ctx.each(range(100), fn, widen=widen))
     assert sorted(done) == list(range(100))
-    assert most == 3 * (ITEMS_PER_CALL_SLOT if widen else 1)
+    width = 3 * (ITEMS_PER_CALL_SLOT if widen else 1)
+    assert most == width
+    assert tasks <= width + 1  # the workers and the caller: not a task per item
 
 
 def test_each_stops_taking_items_after_an_auth_error() -> None:

@@ -294,7 +294,6 @@ def test_the_call_budget_is_shared_by_processes_of_the_cluster(pg_url: str) -> N
     other.engine.dispose()
 
 
-
 @pytest.mark.postgres
 def test_calls_woken_late_by_a_busy_loop_do_not_leave_together(pg_url: str) -> None:
     """Calls waiting for their slots while the event loop is blocked would all leave when it frees:
@@ -320,6 +319,7 @@ def test_calls_woken_late_by_a_busy_loop_do_not_leave_together(pg_url: str) -> N
     stamps.sort()
     assert len(stamps) == 20
     assert max(sum(1 for s in stamps if a <= s < a + 1.0) for a in stamps) <= 10
+
 
 @pytest.mark.postgres
 def test_db_upgrade_creates_the_job_queue_on_postgresql(pg_url: str) -> None:
