@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import os
 import re
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
@@ -33,6 +34,28 @@ def percentile(values: list[float], pct: float) -> float | None:
     ordered = sorted(values)
     rank = max(1, math.ceil(pct / 100 * len(ordered)))
     return ordered[rank - 1]
+
+
+def process_cpu_seconds(pid: int) -> float | None:
+    """User + system CPU a live process has used so far (Linux /proc); None where it cannot be read."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def sandbox_cpu_seconds(world: World) -> float | None:
+    """CPU both sandboxes have used so far: what the side under test made the APIs work, read before
+    and after its run (seeding and the end-state checks fall outside)."""
+    total = 0.0
+    for sandbox in (world.houzz, world.tradegecko):
+        used = process_cpu_seconds(sandbox.proc.pid) if sandbox.proc is not None else None
+        if used is None:
+            return None
+        total += used
+    return total
 
 
 @dataclass

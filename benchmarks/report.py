@@ -61,6 +61,7 @@ def table(report: dict[str, Any]) -> Table:
         ("API calls / order", lambda r: r["calls"]["per_order"]),
         ("calls answered 429", lambda r: r["calls"]["answered_429"]),
         ("hub CPU s / 1,000 orders", lambda r: r.get("hub", {}).get("cpu_seconds_per_1000_orders")),
+        ("sandboxes CPU s / 1,000 orders", lambda r: r.get("sandbox_cpu_seconds_per_1000_orders")),
         ("hub peak RSS (MB)", lambda r: r.get("hub", {}).get("peak_rss_mb")),
         ("lost orders", lambda r: r["lost_orders"]),
         ("duplicated orders", lambda r: r["duplicated_orders"]),

@@ -16,7 +16,7 @@ import httpx
 
 from benchmarks.floor import Floor
 from benchmarks.ledger import fresh_ledger
-from benchmarks.metrics import CallLog, end_state, inventory_mismatches, percentile
+from benchmarks.metrics import CallLog, end_state, inventory_mismatches, percentile, sandbox_cpu_seconds
 from benchmarks.runner import HubSpec, Runner, check_runner, make_runner
 from benchmarks.warehouse import Warehouse
 from benchmarks.world import TG_TOKEN, World, make_stores, seed_catalog, seed_orders, start_sandboxes
@@ -190,13 +190,14 @@ async def run_hub(opts: BenchOptions, world: World, workdir: Path, progress: Pro
         tasks: list[asyncio.Task[Any]] = []
         try:
             await wait_healthy(f"http://127.0.0.1:{port}", runner)
-            started = time.monotonic()
+            started, sandbox_cpu = time.monotonic(), sandbox_cpu_seconds(world)
             async with httpx.AsyncClient() as http:
                 tasks = [asyncio.create_task(Warehouse(world, opts.concurrency).run()),
                          *(asyncio.create_task(log.follow(http)) for log in logs)]
                 limit = opts.duration if opts.real_limits else opts.timeout
                 finished, elapsed = await _until_done(world, len(world.order_ids), started, started + limit, "hub",
                                                       progress, logs, done_when_shipped=not opts.real_limits)
+                sandbox_cpu = _used_since(sandbox_cpu, world)
                 for task in tasks:
                     task.cancel()
                 await asyncio.gather(*tasks, return_exceptions=True)
@@ -211,7 +212,7 @@ async def run_hub(opts: BenchOptions, world: World, workdir: Path, progress: Pro
                     await asyncio.to_thread(runner.stop)
     state = await asyncio.to_thread(end_state, world, check_inventory=True)
     return {"finished": finished, "seconds": elapsed, "usage": usage, "state": state, "logs": logs,
-            "confirmed_at": milestones.at}
+            "confirmed_at": milestones.at, "sandbox_cpu": sandbox_cpu}
 
 
 async def run_floor(opts: BenchOptions, world: World, progress: Progress) -> dict[str, Any]:
@@ -222,7 +223,7 @@ async def run_floor(opts: BenchOptions, world: World, progress: Progress) -> dic
     async with httpx.AsyncClient() as http:
         tasks = [asyncio.create_task(Warehouse(world, opts.concurrency).run()),
                  *(asyncio.create_task(log.follow(http)) for log in logs)]
-        started = time.monotonic()
+        started, sandbox_cpu = time.monotonic(), sandbox_cpu_seconds(world)
 
         async def report() -> None:
             while True:
@@ -233,6 +234,7 @@ async def run_floor(opts: BenchOptions, world: World, progress: Progress) -> dic
         ticker = asyncio.create_task(report())
         try:
             seconds = await asyncio.wait_for(floor.run(), opts.timeout)
+            sandbox_cpu = _used_since(sandbox_cpu, world)
         finally:
             for task in [*tasks, ticker]:
                 task.cancel()
@@ -241,7 +243,13 @@ async def run_floor(opts: BenchOptions, world: World, progress: Progress) -> dic
             await log.poll(http)
     milestones.see(seconds, floor.confirmed)  # it may finish between two samples
     state = await asyncio.to_thread(end_state, world, check_inventory=True)
-    return {"finished": True, "seconds": seconds, "state": state, "logs": logs, "confirmed_at": milestones.at}
+    return {"finished": True, "seconds": seconds, "state": state, "logs": logs, "confirmed_at": milestones.at,
+            "sandbox_cpu": sandbox_cpu}
+
+
+def _used_since(before: float | None, world: World) -> float | None:
+    after = sandbox_cpu_seconds(world)
+    return None if before is None or after is None else after - before
 
 
 def _calls(logs: list[CallLog], orders: int) -> dict[str, Any]:
@@ -271,6 +279,8 @@ def _figures(result: dict[str, Any], orders: int) -> dict[str, Any]:
     if not result["finished"]:
         out["note"] = ("the run stopped before every order got through: orders and confirmations not made yet "
                        "are counted as lost")
+    if result.get("sandbox_cpu") is not None:
+        out["sandbox_cpu_seconds_per_1000_orders"] = round(result["sandbox_cpu"] / orders * 1000, 2)
     usage = result.get("usage")
     if usage is not None:
         out["hub"] = {**asdict(usage), "cpu_seconds_per_1000_orders": round(usage.cpu_seconds / orders * 1000, 2)}

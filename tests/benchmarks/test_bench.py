@@ -33,7 +33,7 @@ def _bench(tmp_path: Path, *args: str) -> dict:
                              "--out", str(out), "--timeout", "120", *args],
                             capture_output=True, text=True, timeout=240, env={**os.environ})
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    assert "orders / s end to end" in result.stdout  # the table
+    assert "orders / s end to end" in result.stdout and "sandboxes CPU s / 1,000 orders" in result.stdout
     return json.loads(out.read_text())
 
 
@@ -66,6 +66,8 @@ def test_small_bench_on_sqlite_with_the_floor(tmp_path: Path) -> None:
     assert "houzz getOrder" not in floor["calls"]["per_order_by_kind"]
     assert floor["calls"]["per_order"] < hub["calls"]["per_order"]
     assert report["ratio_to_floor"] == pytest.approx(hub["seconds"] / floor["seconds"], rel=0.01)
+    # Both sides' runs made the sandboxes work, and the table shows it.
+    assert hub["sandbox_cpu_seconds_per_1000_orders"] > 0 and floor["sandbox_cpu_seconds_per_1000_orders"] > 0
 
 
 @pytest.fixture

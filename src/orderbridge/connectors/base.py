@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import enum
 import functools
+import json
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -157,17 +158,38 @@ class WorkflowStep:
     blocks_delivery: bool = True
 
 
-@dataclass
 class StoredOrder:
-    """What the engine passes back to a connector about an order it holds."""
+    """What the engine passes back to a connector about an order it holds.
 
-    order_id: int
-    external_id: str
-    cust_po_no: str
-    cust_ref: str
-    order: Order
-    raw: Mapping[str, Any]
-    backend_order_id: str = ""
+    The order and the source's payload may come as the ledger's JSON text, decoded on first use:
+    most steps (a Process, a Charge, a Ship) need only the ids, and decoding both for each of an
+    order's steps was a noticeable share of the hub's CPU.
+    """
+
+    def __init__(self, order_id: int, external_id: str, cust_po_no: str, cust_ref: str,
+                 order: Order | str, raw: Mapping[str, Any] | str | None, backend_order_id: str = "") -> None:
+        self.order_id = order_id
+        self.external_id = external_id
+        self.cust_po_no = cust_po_no
+        self.cust_ref = cust_ref
+        self.backend_order_id = backend_order_id
+        self._order = order
+        self._raw = raw
+
+    @property
+    def order(self) -> Order:
+        if isinstance(self._order, str):
+            self._order = Order.model_validate_json(self._order)
+        return self._order
+
+    @property
+    def raw(self) -> Mapping[str, Any]:
+        if isinstance(self._raw, str):
+            self._raw = json.loads(self._raw)
+        return self._raw if isinstance(self._raw, Mapping) else {}
+
+    def __repr__(self) -> str:
+        return f"StoredOrder(order_id={self.order_id}, external_id={self.external_id!r})"
 
 
 @dataclass

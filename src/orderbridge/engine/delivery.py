@@ -21,10 +21,10 @@ from orderbridge.engine.attempt import attempt, failed
 from orderbridge.engine.context import JobContext
 from orderbridge.engine.hub import RouteRow
 from orderbridge.engine.orders import clear_error, recompute_status, set_error
-from orderbridge.engine.rules import MappingRules, delivery_request, stored_order
+from orderbridge.engine.rules import MappingRules, delivery_request, order_by_id, stored_order
 from orderbridge.engine.timeline import event
 from orderbridge.ledger import schema as t
-from orderbridge.ledger.prepared import ROW_ID, row_by_id
+from orderbridge.ledger.prepared import ROW_ID
 
 log = logging.getLogger("orderbridge.engine.delivery")
 
@@ -83,7 +83,7 @@ async def workflow(ctx: JobContext) -> None:
                 return None
             if order is not None:
                 return order  # read for the order's first step
-            return conn.execute(row_by_id(t.orders), {ROW_ID: row.order_id}).one()
+            return conn.execute(order_by_id(), {ROW_ID: row.order_id}).one()
 
         claimed = await ctx.write(claim)
         if claimed is None:
@@ -207,7 +207,7 @@ async def _deliver_one(ctx: JobContext, backend: Any, routes: dict[int, _RouteOp
         return
     def prepare(conn: Any) -> Any:
         """The request to send, with the intent committed; None when it must not be sent now."""
-        order_row = conn.execute(row_by_id(t.orders), {ROW_ID: row.order_id}).one()
+        order_row = conn.execute(order_by_id(), {ROW_ID: row.order_id}).one()
         try:
             request = delivery_request(
                 conn, merchant_id=source.merchant_id, order_row=order_row, route_options=route.options,

@@ -20,7 +20,7 @@ from orderbridge.engine.orders import (
     units_ordered,
     units_shipped,
 )
-from orderbridge.engine.rules import stored_order
+from orderbridge.engine.rules import order_columns, stored_order
 from orderbridge.engine.timeline import event, events_together
 from orderbridge.ledger import schema as t
 from orderbridge.ledger.prepared import ROW_ID
@@ -198,7 +198,7 @@ def _plan_confirmation(ctx: JobContext, conn: Any, source_row: Any, order_id: in
 @functools.cache
 def _order_to_confirm() -> Any:
     o, d = t.orders, t.deliveries
-    return (sa.select(o, d.c.backend_order_id).join(d, d.c.order_id == o.c.id)
+    return (sa.select(*order_columns(), d.c.backend_order_id).join(d, d.c.order_id == o.c.id)
             .where(o.c.id == sa.bindparam(ROW_ID)))
 
 

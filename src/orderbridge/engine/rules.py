@@ -54,10 +54,25 @@ class MappingRules:
         return self._ship_methods[key]
 
 
+def order_columns() -> list[Any]:
+    """An order's row with the order and the source's payload as the ledger's JSON text, for the
+    steps that read an order: decoded (``StoredOrder``, ``delivery_request``) only where needed."""
+    return [sa.cast(c, sa.Text).label(c.name) if c.name in ("data", "raw") else c for c in t.orders.c]
+
+
+@functools.cache
+def order_by_id() -> Any:
+    return sa.select(*order_columns()).where(t.orders.c.id == sa.bindparam(ROW_ID))
+
+
+def _order_of(data: Any) -> Order:
+    return Order.model_validate_json(data) if isinstance(data, str) else Order.model_validate(data)
+
+
 def stored_order(row: Any) -> StoredOrder:
     return StoredOrder(
         order_id=row.id, external_id=row.external_id, cust_po_no=row.cust_po_no, cust_ref=row.cust_ref,
-        order=Order.model_validate(row.data), raw=row.raw or {},
+        order=row.data if isinstance(row.data, str) else Order.model_validate(row.data), raw=row.raw,
         backend_order_id=getattr(row, "backend_order_id", "") or "",
     )
 
@@ -69,7 +84,7 @@ def delivery_request(
     """Translate the stored order for the backend; DataError names what to fix. ``rules``: the
     mappings as read for the caller's batch (read here when not given)."""
     rules = rules or MappingRules()
-    order = Order.model_validate(order_row.data)
+    order = _order_of(order_row.data)
     table = rules.aliases(conn, merchant_id)
     lines = [line.model_copy(update={"sku": table.get(line.sku, line.sku)}) for line in order.lines]
     mapped = order.model_copy(update={"lines": lines})
