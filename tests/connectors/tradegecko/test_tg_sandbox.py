@@ -234,3 +234,23 @@ def test_rate_limit_headers_and_429() -> None:
         assert answers[-1].json()["type"] == "Too Many Requests" and "retry-after" not in answers[-1].headers
         other = httpx.post(served.url + "/__sandbox__/accounts", json={}).json()["privileged_token"]
         assert httpx.get(served.url + "/locations", headers={"Authorization": f"Bearer {other}"}).status_code == 200
+
+
+def test_admin_order_list_by_status_follows_each_change(tg: TG) -> None:
+    """The warehouse's poll (``orders?status=active``) reads the status index: every change of
+    status, whichever route makes it, moves the order between the lists."""
+    vid = seeded(tg)
+    made = {ref: tg.api.post("/orders", json=order_body(tg, vid, ref, qty=1)).json()["order"]["id"]
+            for ref in ("S1", "S2", "S3", "S4")}
+
+    def listed(status: str) -> list[str]:
+        return [o["reference_number"] for o in tg.get(f"/accounts/{tg.aid}/orders", status=status)]
+
+    assert listed("active") == ["S1", "S2", "S3", "S4"]
+    tg.ship("S2", [{"tracking_number": "1Z1", "tracking_company": "UPS"}])
+    assert tg.api.post(f"/orders/{made['S3']}/actions/void").status_code == 200
+    assert tg.api.delete(f"/orders/{made['S4']}").status_code == 204
+    assert listed("active") == ["S1"]
+    assert listed("fulfilled") == ["S2"] and listed("void") == ["S3"] and listed("deleted") == ["S4"]
+    assert [o["reference_number"] for o in tg.orders()] == ["S1", "S2", "S3", "S4"]  # no filter: every order
+    assert [o["status"] for o in tg.orders("S2")] == ["fulfilled"]

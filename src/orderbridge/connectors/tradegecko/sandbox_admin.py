@@ -226,9 +226,15 @@ def admin_routes(store: Store) -> list[Route]:
     def orders(request: Request, body: Any) -> Any:
         a, params = acct(request), request.query_params
         ref = params.get("reference_number")
-        rows = a.orders.where("reference_number", ref) if ref is not None else list(a.orders.rows.values())
-        if params.get("status"):
-            rows = [o for o in rows if o["status"] == params["status"]]
+        status = params.get("status")
+        if ref is not None:
+            rows = a.orders.where("reference_number", ref)
+        elif status:
+            rows = a.orders.where("status", status)
+        else:
+            rows = list(a.orders.rows.values())
+        if status:
+            rows = [o for o in rows if o["status"] == status]
         return [full_order(a, o) for o in rows]
 
     def order_counts(request: Request, body: Any) -> Any:

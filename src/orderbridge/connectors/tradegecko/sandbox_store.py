@@ -354,7 +354,9 @@ class Account:
     addresses: Table = field(default_factory=lambda: Table("Address", ("company_id",)))
     variants: Table = field(default_factory=lambda: Table("Variant", ("sku", "product_id")))
     orders: Table = field(
-        default_factory=lambda: Table("Order", ("reference_number", "order_number", "company_id"), ("deleted",))
+        # status: the admin route a warehouse polls for active orders reads those only, not every order
+        default_factory=lambda: Table("Order", ("reference_number", "order_number", "company_id", "status"),
+                                      ("deleted",))
     )
     line_items: Table = field(default_factory=lambda: Table("OrderLineItem", ("order_id", "variant_id"), ()))
     fulfillments: Table = field(default_factory=lambda: Table("Fulfillment", ("order_id",), ("deleted",)))
