@@ -158,6 +158,14 @@ class WorkflowStep:
     blocks_delivery: bool = True
 
 
+def order_from_ledger(data: Order | str | Mapping[str, Any]) -> Order:
+    """The canonical order as the ledger holds it: its JSON text (validated straight from the text),
+    the decoded JSON, or the model already."""
+    if isinstance(data, Order):
+        return data
+    return Order.model_validate_json(data) if isinstance(data, str) else Order.model_validate(data)
+
+
 class StoredOrder:
     """What the engine passes back to a connector about an order it holds.
 
@@ -167,7 +175,8 @@ class StoredOrder:
     """
 
     def __init__(self, order_id: int, external_id: str, cust_po_no: str, cust_ref: str,
-                 order: Order | str, raw: Mapping[str, Any] | str | None, backend_order_id: str = "") -> None:
+                 order: Order | str | Mapping[str, Any], raw: Mapping[str, Any] | str | None,
+                 backend_order_id: str = "") -> None:
         self.order_id = order_id
         self.external_id = external_id
         self.cust_po_no = cust_po_no
@@ -178,8 +187,8 @@ class StoredOrder:
 
     @property
     def order(self) -> Order:
-        if isinstance(self._order, str):
-            self._order = Order.model_validate_json(self._order)
+        if not isinstance(self._order, Order):
+            self._order = order_from_ledger(self._order)
         return self._order
 
     @property

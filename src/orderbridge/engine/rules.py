@@ -9,9 +9,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from orderbridge.config import RouteOptions
-from orderbridge.connectors.base import DeliveryRequest, StoredOrder
+from orderbridge.connectors.base import DeliveryRequest, StoredOrder, order_from_ledger
 from orderbridge.connectors.errors import DataError
-from orderbridge.domain.models import Order
 from orderbridge.ledger import schema as t
 from orderbridge.ledger.prepared import ROW_ID, select_by
 
@@ -65,14 +64,10 @@ def order_by_id() -> Any:
     return sa.select(*order_columns()).where(t.orders.c.id == sa.bindparam(ROW_ID))
 
 
-def _order_of(data: Any) -> Order:
-    return Order.model_validate_json(data) if isinstance(data, str) else Order.model_validate(data)
-
-
 def stored_order(row: Any) -> StoredOrder:
     return StoredOrder(
         order_id=row.id, external_id=row.external_id, cust_po_no=row.cust_po_no, cust_ref=row.cust_ref,
-        order=row.data if isinstance(row.data, str) else Order.model_validate(row.data), raw=row.raw,
+        order=row.data, raw=row.raw,
         backend_order_id=getattr(row, "backend_order_id", "") or "",
     )
 
@@ -84,7 +79,7 @@ def delivery_request(
     """Translate the stored order for the backend; DataError names what to fix. ``rules``: the
     mappings as read for the caller's batch (read here when not given)."""
     rules = rules or MappingRules()
-    order = _order_of(order_row.data)
+    order = order_from_ledger(order_row.data)
     table = rules.aliases(conn, merchant_id)
     lines = [line.model_copy(update={"sku": table.get(line.sku, line.sku)}) for line in order.lines]
     mapped = order.model_copy(update={"lines": lines})

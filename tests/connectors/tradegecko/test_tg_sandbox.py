@@ -254,3 +254,5 @@ def test_admin_order_list_by_status_follows_each_change(tg: TG) -> None:
     assert listed("fulfilled") == ["S2"] and listed("void") == ["S3"] and listed("deleted") == ["S4"]
     assert [o["reference_number"] for o in tg.orders()] == ["S1", "S2", "S3", "S4"]  # no filter: every order
     assert [o["status"] for o in tg.orders("S2")] == ["fulfilled"]
+    assert tg.get(f"/accounts/{tg.aid}/orders", reference_number="S2", status="active") == []
+    assert len(tg.get(f"/accounts/{tg.aid}/orders", reference_number="S1", status="active")) == 1

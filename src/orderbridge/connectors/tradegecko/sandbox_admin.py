@@ -228,13 +228,11 @@ def admin_routes(store: Store) -> list[Route]:
         ref = params.get("reference_number")
         status = params.get("status")
         if ref is not None:
-            rows = a.orders.where("reference_number", ref)
+            rows = [o for o in a.orders.where("reference_number", ref) if not status or o["status"] == status]
         elif status:
             rows = a.orders.where("status", status)
         else:
             rows = list(a.orders.rows.values())
-        if status:
-            rows = [o for o in rows if o["status"] == status]
         return [full_order(a, o) for o in rows]
 
     def order_counts(request: Request, body: Any) -> Any:
