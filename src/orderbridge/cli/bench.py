@@ -48,7 +48,7 @@ def bench(
 ) -> None:
     """Start the Houzz and TradeGecko sandboxes in their own processes, seed orders, run the whole lifecycle
     through orderbridge and then through a minimal direct client (the floor), and report throughput, latency,
-    API calls, CPU and memory per order, and lost/duplicated orders and confirmations."""
+    API calls, CPU (the hub's and the sandboxes') and memory per order, and lost/duplicated orders and confirmations."""
     from benchmarks.report import default_out, save, table
     from benchmarks.run import BenchOptions, run_bench
 
