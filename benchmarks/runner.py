@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from orderbridge.connectors.errors import ConfigError
+from orderbridge.gc_tuning import tune_for_long_run
 
 log = logging.getLogger("orderbridge.bench")
 
@@ -94,6 +95,7 @@ async def serve_embedded(spec: HubSpec, stop: asyncio.Event) -> None:
 
     hub = Hub(db=open_ledger(spec.database_url, migrate=False), runner=RunnerConfig.model_validate(spec.runner))
     app = create_app(hub, with_runner=True)  # starts the EmbeddedRunner with the app
+    tune_for_long_run()  # as `orderbridge serve` does
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=spec.port, log_level="warning"))
     serving = asyncio.create_task(server.serve())
     waiting = asyncio.create_task(stop.wait())
@@ -140,6 +142,7 @@ async def serve_distributed(spec: HubSpec, stop: asyncio.Event) -> None:
                 await sched.run_forever()
 
         tasks.append(asyncio.create_task(scheduling(sched)))
+    tune_for_long_run()  # as `orderbridge worker` and `serve` do
     waiting = asyncio.create_task(stop.wait())
     await asyncio.wait([waiting, *tasks], return_when=asyncio.FIRST_COMPLETED)
     stop.set()  # told to, or a part ended early: either way all stop (the worker watches this event)

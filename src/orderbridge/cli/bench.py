@@ -10,6 +10,7 @@ from rich.live import Live
 from rich.text import Text
 
 from orderbridge.cli.common import console, err_console, print_json, run_async
+from orderbridge.gc_tuning import tune_for_long_run
 
 
 def bench(
@@ -72,6 +73,7 @@ def bench(
             live.update(Text(f"{p['phase']}: {p['confirmed']:,} of {p['orders']:,} orders confirmed, "
                              f"{p['calls']:,} API calls, {p['elapsed']} s"))
 
+    tune_for_long_run()  # the bench's own process (warehouse, call logs, the floor's client) shares the cores
     try:
         if live:
             live.start()

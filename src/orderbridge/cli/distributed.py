@@ -15,6 +15,7 @@ from orderbridge.cli.common import ConfigOpt, JsonOpt, console, err_console, ope
 from orderbridge.config import load_config
 from orderbridge.connectors.errors import ConfigError
 from orderbridge.engine.hub import Hub
+from orderbridge.gc_tuning import tune_for_long_run
 from orderbridge.ledger.db import resolve_url
 
 
@@ -52,6 +53,7 @@ def worker(
 
     hub = _cluster_hub(config)
     err_console.print(f"worker running {concurrency} job run(s) at a time; stop with Ctrl+C or SIGTERM")
+    tune_for_long_run()
     run_async(run_worker(hub, concurrency=concurrency, name=name))
 
 
@@ -79,6 +81,7 @@ def scheduler(
         await hub.aclose()
 
     err_console.print("scheduler running; stop with Ctrl+C or SIGTERM")
+    tune_for_long_run()
     run_async(go())
 
 

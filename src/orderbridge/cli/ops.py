@@ -9,6 +9,7 @@ import typer
 from rich.table import Table
 
 from orderbridge.cli.common import ConfigOpt, JsonOpt, console, err_console, open_hub, print_json, run_async
+from orderbridge.gc_tuning import tune_for_long_run
 from orderbridge.ledger import schema as t
 
 db_app = typer.Typer(help="The ledger database.", no_args_is_help=True)
@@ -97,6 +98,7 @@ def serve(
     if count_users(hub.db) == 0:
         err_console.print("[yellow]no dashboard user yet:[/] create one with `orderbridge users create admin` "
                           "(add --merchant NAME for a user who sees one merchant only)")
+    tune_for_long_run()
     uvicorn.run(app, host=host, port=port, log_level="warning")
 
 

@@ -44,5 +44,8 @@ def sandbox(
     app_ = factories[name](_parse_options(option or []))
     err_console.print(f"{name} sandbox on http://{host}:{port} (admin: /__sandbox__/)")
     from orderbridge.connectors.sandbox_kit import KEEP_ALIVE_SECONDS
+    from orderbridge.gc_tuning import tune_for_long_run
+
+    tune_for_long_run()
 
     uvicorn.run(app_, host=host, port=port, log_level="warning", timeout_keep_alive=KEEP_ALIVE_SECONDS)

@@ -96,7 +96,7 @@ def read_cursor(conn: Connection, connection_id: int, job: str) -> datetime | No
     ).scalar()
 
 
-def write_cursor(conn: Connection, connection_id: int, job: str, value: datetime) -> None:
+def write_cursor(conn: Connection, connection_id: int, job: str, value: datetime | None) -> None:
     c = t.cursors
     updated = conn.execute(
         c.update().where(c.c.connection_id == connection_id, c.c.job == job).values(value=value, updated_at=utcnow())

@@ -16,7 +16,7 @@ from orderbridge.connectors.errors import DataError
 from orderbridge.connectors.registry import parse_model
 from orderbridge.domain.models import utcnow
 from orderbridge.domain.validation import describe_validation_error
-from orderbridge.engine import steps
+from orderbridge.engine import inventory, steps
 from orderbridge.engine.attempt import attempt, failed
 from orderbridge.engine.context import JobContext
 from orderbridge.engine.hub import RouteRow
@@ -44,7 +44,7 @@ async def workflow(ctx: JobContext) -> None:
     def due(conn: Any) -> list[Any]:
         # We hold this connection's workflow lease, so an in_flight step here is a dead run's:
         # it is due again, and every step looks at the source's state before acting.
-        released = steps.release(conn, w, w.c.order_id.in_(sa.select(o.c.id).where(o.c.connection_id == ctx.row.id)))
+        released = steps.release(conn, w, steps.of_source(w, ctx.row.id))
         if released:
             ctx.notes.append(f"{released} interrupted workflow steps resumed")
         return list(conn.execute(
@@ -174,6 +174,8 @@ async def deliver(ctx: JobContext) -> None:
     while True:
         rows = await ctx.hub.in_ledger(due)
         if not rows:
+            if ctx.processed:  # the backend's stock moved by what was created: listings follow soon
+                await ctx.hub.in_ledger(functools.partial(inventory.settle, ctx.hub, backend=ctx.row))
             return
         before = ctx.processed
         rules = MappingRules()

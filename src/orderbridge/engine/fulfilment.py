@@ -214,7 +214,7 @@ async def upload(ctx: JobContext) -> None:
     c, o = t.confirmations, t.orders
 
     def due(conn: Any) -> list[Any]:
-        steps.release(conn, c, c.c.order_id.in_(sa.select(o.c.id).where(o.c.connection_id == ctx.row.id)))
+        steps.release(conn, c, steps.of_source(c, ctx.row.id))
         return list(conn.execute(
             sa.select(c.c.id, c.c.order_id, c.c.key, c.c.shipment_ids, c.c.attempts)
             .join(o, o.c.id == c.c.order_id)

@@ -14,6 +14,7 @@ from sqlalchemy.engine import Connection
 from orderbridge.config import RunnerConfig
 from orderbridge.connectors.errors import TransientError
 from orderbridge.domain.models import utcnow
+from orderbridge.ledger import schema as t
 from orderbridge.ledger.prepared import ROW_ID, update_by_id
 from orderbridge.logs import redact
 
@@ -86,6 +87,15 @@ def fail_data(conn: Connection, table: sa.Table, row_id: int, message: str) -> N
             state=ERROR, last_error=redact(message)[:2000], next_attempt_at=None
         )
     )
+
+
+def of_source(table: sa.Table, source_id: int) -> Any:
+    """The rows of ``table`` (an order's steps) whose order came from this source: a correlated
+    EXISTS, so the database walks the few rows the rest of the condition picks (by the state index)
+    and looks each order up by its key, where ``IN (SELECT ...)`` would gather every order of the
+    source first, a cost that grows with the ledger."""
+    o = t.orders
+    return sa.exists().where(o.c.id == table.c.order_id, o.c.connection_id == source_id)
 
 
 def release(conn: Connection, table: sa.Table, where: Any) -> int:
