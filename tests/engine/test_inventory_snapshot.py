@@ -24,9 +24,9 @@ from tests.engine.houzz_tg_support import ACCT, houzz_to_tg, order
 OPEN = {"calls": 1000, "period": 1}
 
 
-def test_an_order_delivered_since_the_stock_read_never_raises_a_listing(
-        make_hub: Any, sandboxes: tuple[SandboxProcess, SandboxProcess]) -> None:
-    houzz, tg = sandboxes
+def _ten_in_stock_four_ordered(houzz: SandboxProcess, tg: SandboxProcess) -> dict[str, Any]:
+    """A Houzz listing of A-1, a TradeGecko variant A-1 with 10 in stock, an order of 4 at Houzz;
+    returns TradeGecko's OAuth grant for the hub's configuration."""
     with houzz.admin() as h, tg.admin() as g:
         h.post("/accounts", json=HOUZZ_ACCOUNT).raise_for_status()
         h.post(f"/accounts/{ACCT}/listings", json=[{"SKU": "A-1"}]).raise_for_status()
@@ -34,11 +34,22 @@ def test_an_order_delivered_since_the_stock_read_never_raises_a_listing(
         g.post(f"/accounts/{made['account']['id']}/variants",
                json=[{"sku": "A-1", "name": "A", "stock": {"Main Warehouse": 10}}]).raise_for_status()
         order(h, [("A-1", 4)])
-    hub = make_hub(houzz_to_tg(houzz.url, tg.url, made["oauth"], concurrency=2, houzz_rate=OPEN, tg_rate=OPEN))
+    return dict(made["oauth"])
+
+
+def _listed(houzz: SandboxProcess) -> int:
+    with houzz.admin() as h:
+        return int(h.get(f"/accounts/{ACCT}/listings/A-1").json()["Quantity"])
+
+
+def test_an_order_delivered_since_the_stock_read_never_raises_a_listing(
+        make_hub: Any, sandboxes: tuple[SandboxProcess, SandboxProcess]) -> None:
+    houzz, tg = sandboxes
+    hub = make_hub(houzz_to_tg(houzz.url, tg.url, _ten_in_stock_four_ordered(houzz, tg), concurrency=2,
+                               houzz_rate=OPEN, tg_rate=OPEN))
 
     def listed() -> int:
-        with houzz.admin() as h:
-            return int(h.get(f"/accounts/{ACCT}/listings/A-1").json()["Quantity"])
+        return _listed(houzz)
 
     async def run(row: ConnectionRow, *jobs: str) -> None:
         for job in jobs:
@@ -70,19 +81,12 @@ def test_an_order_delivered_since_the_stock_read_never_raises_a_listing(
 def test_a_read_a_delivery_straddled_is_settled_soon_after_the_deliveries_end(
         make_hub: Any, sandboxes: tuple[SandboxProcess, SandboxProcess]) -> None:
     houzz, tg = sandboxes
-    with houzz.admin() as h, tg.admin() as g:
-        h.post("/accounts", json=HOUZZ_ACCOUNT).raise_for_status()
-        h.post(f"/accounts/{ACCT}/listings", json=[{"SKU": "A-1"}]).raise_for_status()
-        made = g.post("/accounts", json={"name": "Shop", "oauth": {"expires_in": 3600}}).json()
-        g.post(f"/accounts/{made['account']['id']}/variants",
-               json=[{"sku": "A-1", "name": "A", "stock": {"Main Warehouse": 10}}]).raise_for_status()
-        order(h, [("A-1", 4)])
-    hub = make_hub(houzz_to_tg(houzz.url, tg.url, made["oauth"], concurrency=2, houzz_rate=OPEN, tg_rate=OPEN))
+    hub = make_hub(houzz_to_tg(houzz.url, tg.url, _ten_in_stock_four_ordered(houzz, tg), concurrency=2,
+                               houzz_rate=OPEN, tg_rate=OPEN))
     d, js = t.deliveries, t.job_state
 
     def listed() -> int:
-        with houzz.admin() as h:
-            return int(h.get(f"/accounts/{ACCT}/listings/A-1").json()["Quantity"])
+        return _listed(houzz)
 
     def ledger(fn: Any) -> Any:
         with hub.db.begin() as conn:
