@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
@@ -15,6 +16,7 @@ from orderbridge.connectors.base import BackendConnector, Connector, SourceConne
 from orderbridge.connectors.errors import ConfigError
 from orderbridge.connectors.http import RateBudget, RateSpec
 from orderbridge.connectors.registry import build_connector, connector_class
+from orderbridge.domain.models import utcnow
 from orderbridge.engine.off_loop import off_loop, statements_wait
 from orderbridge.ledger import schema as t
 from orderbridge.ledger.secrets import SecretBox
@@ -80,6 +82,18 @@ class Hub:
         """
         if self.waker is not None:
             self.waker(conn, connection_id, job)
+
+    def wake_by(self, conn: Connection, connection_id: int, job: str, at: datetime) -> None:
+        """Ask for a run of a connection's job no later than ``at``: woken now if that time has
+        passed, else its next run (``job_state``, which every runner reads) brought forward to it."""
+        now = utcnow()
+        if at <= now:
+            self.wake(conn, connection_id, job)
+            at = now
+        js = t.job_state
+        conn.execute(js.update().where(js.c.connection_id == connection_id, js.c.job == job,
+                                       sa.or_(js.c.next_run_at.is_(None), js.c.next_run_at > at))
+                     .values(next_run_at=at))
 
     # ------------------------------------------------------------------------ connections
     def connection(self, conn: Connection, ident: int | str) -> ConnectionRow:

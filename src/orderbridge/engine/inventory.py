@@ -95,13 +95,7 @@ def settle(hub: Hub, conn: Connection, backend: ConnectionRow) -> None:
     if unsettled is None:
         return
     period = float(backend.schedule.get("stock", DEFAULT_SCHEDULE["stock"]))
-    at = unsettled + timedelta(seconds=period * SETTLE_SHARE)
-    if at <= utcnow():
-        hub.wake(conn, backend.id, "stock")
-        at = utcnow()
-    js = t.job_state
-    conn.execute(js.update().where(js.c.connection_id == backend.id, js.c.job == "stock",
-                                   sa.or_(js.c.next_run_at.is_(None), js.c.next_run_at > at)).values(next_run_at=at))
+    hub.wake_by(conn, backend.id, "stock", unsettled + timedelta(seconds=period * SETTLE_SHARE))
 
 
 # The undelivered units of a backend are summed over every order not yet created there, and every
