@@ -16,10 +16,10 @@ from orderbridge.engine.attempt import attempt, failed
 from orderbridge.engine.context import JobContext, read_cursor, window_start, write_cursor
 from orderbridge.engine.hub import ConnectionRow, Hub
 from orderbridge.engine.orders import _record_skip, recompute_status
-from orderbridge.engine.rules import delivery_request
+from orderbridge.engine.rules import delivery_request, order_by_id
 from orderbridge.engine.timeline import alert, event
 from orderbridge.ledger import schema as t
-from orderbridge.ledger.prepared import ROW_ID, row_by_id
+from orderbridge.ledger.prepared import ROW_ID
 
 log = logging.getLogger("orderbridge.engine.cancels")
 
@@ -100,7 +100,7 @@ async def _cancel_at_backends(ctx: JobContext) -> None:
             if not backend.capabilities.cancel:
                 _finish(conn, ctx, row, "flagged", f"{backend_row.name} cannot cancel orders", backend_row.name)
                 return
-            order_row = conn.execute(row_by_id(o), {ROW_ID: row.order_id}).one()
+            order_row = conn.execute(order_by_id(), {ROW_ID: row.order_id}).one()
             request = delivery_request(
                 conn, merchant_id=ctx.row.merchant_id, order_row=order_row,
                 route_options=RouteOptions.model_validate(route.options if route else {}),

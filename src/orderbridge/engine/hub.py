@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from orderbridge.config import RunnerConfig
+from orderbridge.config import DEFAULT_SCHEDULE, RunnerConfig
 from orderbridge.connectors.base import BackendConnector, Connector, SourceConnector
 from orderbridge.connectors.errors import ConfigError
 from orderbridge.connectors.http import RateBudget, RateSpec
@@ -41,6 +41,10 @@ class ConnectionRow:
     credentials_enc: str
     updated_at: Any
     rate_limit: dict[str, Any] | None = None
+
+    def period(self, job: str) -> float:
+        """Seconds between two runs of one of its jobs: its schedule's, or the default."""
+        return float(self.schedule.get(job, DEFAULT_SCHEDULE[job]))
 
 
 @dataclass

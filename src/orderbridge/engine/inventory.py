@@ -27,7 +27,6 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from orderbridge.config import DEFAULT_SCHEDULE
 from orderbridge.connectors.base import InventoryUpdate
 from orderbridge.connectors.errors import AuthError, ConfigError
 from orderbridge.domain.models import utcnow
@@ -94,8 +93,7 @@ def settle(hub: Hub, conn: Connection, backend: ConnectionRow) -> None:
     unsettled = read_cursor(conn, backend.id, UNSETTLED)
     if unsettled is None:
         return
-    period = float(backend.schedule.get("stock", DEFAULT_SCHEDULE["stock"]))
-    hub.wake_by(conn, backend.id, "stock", unsettled + timedelta(seconds=period * SETTLE_SHARE))
+    hub.wake_by(conn, backend.id, "stock", unsettled + timedelta(seconds=backend.period("stock") * SETTLE_SHARE))
 
 
 # The undelivered units of a backend are summed over every order not yet created there, and every

@@ -22,7 +22,6 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
-from orderbridge.config import DEFAULT_SCHEDULE
 from orderbridge.connectors.base import Capabilities
 from orderbridge.connectors.errors import AuthError, ConfigError, ConnectorError
 from orderbridge.domain.models import utcnow
@@ -66,10 +65,6 @@ JOBS: dict[str, JobSpec] = {
 def jobs_for(hub: Hub, row: ConnectionRow) -> list[JobSpec]:
     caps = hub.capabilities(row)
     return [j for j in JOBS.values() if j.role == row.role and j.applies(caps)]
-
-
-def interval(row: ConnectionRow, job: str) -> float:
-    return float(row.schedule.get(job, DEFAULT_SCHEDULE[job]))
 
 
 OWNER_PREFIX = f"{socket.gethostname()}:{os.getpid()}:"
@@ -237,7 +232,7 @@ async def run_job(hub: Hub, row: ConnectionRow, job: str, owner: str | None = No
         else:
             resolve_alert(conn, alert_key)
         _release(conn, row, job, owner, status, error, ctx.processed,
-                 interval(row, job) if status == "ok" else min(60.0, interval(row, job) * 4))
+                 row.period(job) if status == "ok" else min(60.0, row.period(job) * 4))
 
     await hub.in_ledger(finish)
     await _persist_rotated_credentials(hub, row)

@@ -25,9 +25,3 @@ def update_by_id(table: sa.Table) -> sa.Update:
 def select_by(table: sa.Table, key: str, *columns: str) -> sa.Select[Any]:
     """``SELECT columns FROM table WHERE key = :row_id``."""
     return sa.select(*(table.c[c] for c in columns)).where(table.c[key] == sa.bindparam(ROW_ID))
-
-
-@functools.cache
-def row_by_id(table: sa.Table) -> sa.Select[Any]:
-    """``SELECT * FROM table WHERE id = :row_id``."""
-    return sa.select(table).where(table.c.id == sa.bindparam(ROW_ID))

@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from starlette.responses import Response
 
 from orderbridge.domain.models import OrderStatus, utcnow
-from orderbridge.engine.jobs import JOBS, interval, jobs_for
+from orderbridge.engine.jobs import JOBS, jobs_for
 from orderbridge.ledger import schema as t
 from orderbridge.web.dashboard.auth import Ctx
 from orderbridge.web.dashboard.scope import merchant_clause
@@ -28,7 +28,7 @@ def runner_health(ctx: Ctx, conn: Any) -> list[dict[str, Any]]:
         for spec in jobs_for(ctx.hub, row):
             s = state.get((row.id, spec.name))
             out.append({"connection": row.name, "enabled": row.enabled, "job": spec.name, "title": spec.title,
-                        "every": interval(row, spec.name), "last": s.last_finished_at if s else None,
+                        "every": row.period(spec.name), "last": s.last_finished_at if s else None,
                         "next": s.next_run_at if s else None, "status": s.last_status if s else "",
                         "error": s.last_error if s else "", "processed": s.last_processed if s else 0,
                         "running": bool(s and s.lease_owner)})
