@@ -10,6 +10,7 @@ import httpx
 import pytest
 
 from orderbridge.connectors.sandbox_kit import ServedApp
+from orderbridge.connectors.stored_reads import ReadEntry
 
 
 def sandbox_fixtures(
@@ -52,4 +53,6 @@ class SandboxAdmin:
 
 
 async def collect(items: AsyncIterator[Any]) -> list[Any]:
-    return [i async for i in items]
+    """What a connector's iterator hands over; entries read unmapped mapped, as the engine maps
+    every one it has no digest of."""
+    return [i.item() if isinstance(i, ReadEntry) else i async for i in items]

@@ -27,7 +27,7 @@ from orderbridge.connectors.http import ApiClient, RateSpec
 from orderbridge.domain.models import Cancellation, Order, Shipment, StockLevel
 
 if TYPE_CHECKING:
-    from orderbridge.connectors.stored_reads import StoredReads, StoredShipments
+    from orderbridge.connectors.stored_reads import ReadEntry, StoredShipments
 
 
 class Role(enum.StrEnum):
@@ -122,7 +122,7 @@ class DownloadedOrder:
     error: str = ""  # a merchant-readable reason the order could not be mapped
     fix: str = ""
     source_status: str = ""
-    raw_digest: bytes | None = None  # set by StoredReads: remembered once the order is stored
+    raw_digest: bytes | None = None  # of the raw entry as read (a ReadEntry's), stored with the order
 
 
 @dataclass
@@ -146,7 +146,7 @@ class Window:
 
     since: datetime | None
     until: datetime
-    # Scheduled polls may pass over entries the ledger already holds unchanged (see
+    # Scheduled polls pass over entries the ledger already holds unchanged (see
     # connectors/stored_reads.py); a re-pull asked for by a person reads everything again.
     skip_stored: bool = False
 
@@ -324,18 +324,12 @@ class SourceConnector(Connector):
     role = Role.SOURCE
     settings_model: ClassVar[type[Settings]] = SourceSettings
 
-    @functools.cached_property
-    def stored_reads(self) -> StoredReads:
-        """Digests of raw orders the ledger holds as they were read (filled by the engine)."""
-        from orderbridge.connectors.stored_reads import StoredReads
-
-        return StoredReads()
-
-    def download(self, window: Window) -> AsyncIterator[DownloadItem]:
+    def download(self, window: Window) -> AsyncIterator[DownloadItem | ReadEntry]:
         """Orders created or changed within the window, eligible ones and skipped ones.
 
-        A connector may pass over entries ``self.stored_reads.read`` says the ledger holds unchanged
-        when ``window.skip_stored`` is set."""
+        A connector that re-reads many unchanged orders may hand them over unmapped, as
+        ``stored_reads.read_entry(id, raw, classify)``: the engine maps only those the ledger does
+        not hold exactly as read."""
         raise self.unsupported('download')
 
     async def fetch_order(self, external_id: str) -> DownloadItem | None:

@@ -1,62 +1,60 @@
-"""Which raw orders the ledger already holds exactly as a source sent them, and which shipments
-it holds already.
+"""Raw orders read again that the ledger holds as they are, and shipments it holds already.
 
 A poll re-reads many orders that have not changed since they were stored (the cursor's overlap,
 and sources such as Houzz that can only find status changes by re-reading every open order).
 Mapping each of them again costs a model build per order; comparing a digest of the raw entry
-costs a hash. The engine records a digest only after the transaction that stored the order has
-committed, so an order that was read but not stored is never passed over.
+costs a hash. A source hands such entries over unmapped (``ReadEntry``); the engine compares
+their digests with the ones stored with the orders (``orders.raw_digest``, written in the
+transaction that stores the order, so an order read but not stored is never passed over) and
+maps only the rest. Kept in the ledger, not in the process, the digests cost no memory however
+many orders are open, survive a restart, and serve every worker of a cluster.
 """
 
 from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from cachetools import LRUCache
 
 from orderbridge.connectors.base import DownloadedOrder, DownloadItem, Window
 
-LIMIT = 250_000  # digests kept per connector instance (about 120 bytes each); the oldest go first
 # Shipment ids kept per backend: a poll's look-back re-reads the last couple of minutes, so this
 # covers over 100 shipments a second; one read again after it fell out is mapped, not lost.
 SHIPMENT_IDS = 25_000
 
 
-def digest(raw: Any) -> bytes:
-    """A digest of a parsed payload: equal payloads (same keys in the same order) give equal digests."""
-    return hashlib.blake2b(repr(raw).encode("utf-8", "surrogatepass"), digest_size=16).digest()
+def digest(raw: Any, mapped_with: bytes = b"") -> bytes:
+    """A digest of a parsed payload and of what maps it (``mapped_with``: the connection's mapping
+    settings, so that a change of them maps every order again): equal payloads (same keys in the
+    same order) mapped the same way give equal digests."""
+    hashed = hashlib.blake2b(mapped_with, digest_size=16)
+    hashed.update(repr(raw).encode("utf-8", "surrogatepass"))
+    return hashed.digest()
 
 
-class StoredReads:
-    def __init__(self, limit: int = LIMIT) -> None:
-        self._digests: dict[str, bytes] = {}
-        self._limit = limit
+@dataclass
+class ReadEntry:
+    """An order as a source read it, not mapped yet: the engine maps it (``item()``) unless the
+    window lets it pass over entries the ledger holds exactly as read and this is one."""
 
-    def __len__(self) -> int:
-        return len(self._digests)
+    external_id: str
+    raw_digest: bytes
+    classify: Callable[[], DownloadItem]
 
-    def holds(self, external_id: str, raw_digest: bytes) -> bool:
-        return self._digests.get(external_id) == raw_digest
-
-    def remember(self, external_id: str, raw_digest: bytes) -> None:
-        self._digests.pop(external_id, None)  # re-inserted last: eviction drops the least recently stored
-        self._digests[external_id] = raw_digest
-        if len(self._digests) > self._limit:
-            del self._digests[next(iter(self._digests))]
-
-    def read(self, window: Window, external_id: str, raw: Any,
-             classify: Callable[[], DownloadItem]) -> DownloadItem | None:
-        """``classify()``'s item for this raw entry, or None when the window allows passing over
-        entries the ledger holds as they are and this is one."""
-        raw_digest = digest(raw)
-        if window.skip_stored and self.holds(external_id, raw_digest):
-            return None
-        item = classify()
+    def item(self) -> DownloadItem:
+        item = self.classify()
         if isinstance(item, DownloadedOrder):
-            item.raw_digest = raw_digest
+            item.raw_digest = self.raw_digest  # stored with the order
         return item
+
+
+def read_entry(external_id: str, raw: Any, classify: Callable[[], DownloadItem], mapped_with: bytes = b"") -> ReadEntry:
+    """The entry for this raw order, mapped later by ``classify()`` if need be; ``mapped_with``:
+    what ``classify`` maps by (a ``repr`` of the settings it uses), made once per read."""
+    return ReadEntry(external_id, digest(raw, mapped_with), classify)
 
 
 class StoredShipments:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import json
 import logging
@@ -15,6 +16,7 @@ from pydantic import ValidationError
 from sqlalchemy.exc import IntegrityError
 
 from orderbridge.connectors.base import DownloadedOrder, DownloadItem, SkippedOrder, SourceConnector, Window
+from orderbridge.connectors.stored_reads import ReadEntry
 from orderbridge.domain.models import Order, utcnow
 from orderbridge.domain.validation import (
     MAX_ID_LENGTH,
@@ -41,14 +43,19 @@ def _workflow(src: SourceConnector, item: DownloadItem) -> list[Any]:
     return []
 
 
-def store_items(hub: Hub, row: ConnectionRow, items: list[DownloadItem], via: str) -> dict[str, int]:
+def store_items(hub: Hub, row: ConnectionRow, read: list[DownloadItem | ReadEntry], via: str, *,
+                skip_stored: bool = False) -> dict[str, int]:
     """Ingest a batch in one transaction. New orders are stored together; should that fail, and
     for every other item, each item is stored in its own savepoint: one bad item never takes the
-    others down."""
+    others down. Entries read unmapped are mapped first, but with ``skip_stored`` those the ledger
+    holds exactly as read are passed over (not counted either)."""
     src = hub.source(row)
     tally: dict[str, int] = {}
     stored: list[DownloadedOrder] = []
     with hub.db.begin() as conn:
+        items = _to_store(conn, row.id, read, skip_stored)
+        if not items:
+            return tally
         route = hub.route_for_source(conn, row.id)
         known = _known(conn, row.id, [i.external_id for i in items if _usable_id(i.external_id)])
         fresh: dict[str, tuple[DownloadedOrder, list[Any]]] = {}
@@ -110,16 +117,47 @@ def store_items(hub: Hub, row: ConnectionRow, items: list[DownloadItem], via: st
                 outcome = "failed"
             with_workflow = with_workflow or (bool(planned) and outcome in {"new", "updated"})
             _count(tally, stored, item, outcome)
+        _store_digests(conn, row.id, known, stored)
         if route is not None and (tally.get("new") or tally.get("updated")):
             # Committed with the orders: they move now, not at the next scheduled run.
             hub.wake(conn, route.backend_id, "deliver")
             if with_workflow:
                 hub.wake(conn, row.id, "workflow")
-    # Committed: these raw entries are the ledger's now, and the next poll may pass over them.
-    for done in stored:
-        if done.raw_digest:
-            src.stored_reads.remember(done.external_id, done.raw_digest)
     return tally
+
+
+def _to_store(conn: Any, connection_id: int, read: list[DownloadItem | ReadEntry],
+              skip_stored: bool) -> list[DownloadItem]:
+    """The items of a batch to store: entries read unmapped are mapped, except, with
+    ``skip_stored``, those whose digest is the one stored with their order (one query for the
+    batch, by the orders' unique key)."""
+    entries = [e.external_id for e in read if isinstance(e, ReadEntry) and _usable_id(e.external_id)]
+    held: dict[str, bytes] = {}
+    if skip_stored and entries:
+        o = t.orders
+        held = dict(conn.execute(sa.select(o.c.external_id, o.c.raw_digest).where(
+            o.c.connection_id == connection_id, o.c.external_id.in_(set(entries)), o.c.raw_digest.is_not(None))).all())
+    return [e.item() if isinstance(e, ReadEntry) else e for e in read
+            if not (isinstance(e, ReadEntry) and held.get(e.external_id) == e.raw_digest)]
+
+
+def _store_digests(conn: Any, connection_id: int, known: dict[str, Any], stored: list[DownloadedOrder]) -> None:
+    """Store the digest of each order stored (or found the same) as read, where the ledger holds
+    another one: the next poll passes over it while it reads the same. New orders got theirs
+    when they were inserted."""
+    changed = {i.external_id: i.raw_digest for i in stored
+               if i.raw_digest and i.external_id in known and known[i.external_id].raw_digest != i.raw_digest}
+    if changed:
+        conn.execute(_set_digest(), [{"b_connection": connection_id, "b_external": external_id, "b_digest": value}
+                                     for external_id, value in changed.items()])
+
+
+@functools.cache
+def _set_digest() -> Any:
+    o = t.orders
+    return (o.update().where(o.c.connection_id == sa.bindparam("b_connection"),
+                             o.c.external_id == sa.bindparam("b_external"))
+            .values(raw_digest=sa.bindparam("b_digest")))
 
 
 def _count(tally: dict[str, int], stored: list[DownloadedOrder], item: DownloadItem, outcome: str) -> None:
@@ -217,12 +255,14 @@ def _unchanged(stored: Any, item: DownloadItem) -> bool:
 async def pull(ctx: JobContext, window: Window, via: str = "poll") -> dict[str, int]:
     src = ctx.hub.source(ctx.row)
     tally: dict[str, int] = {}
-    batch: list[DownloadItem] = []
+    batch: list[DownloadItem | ReadEntry] = []
 
     async def flush() -> None:
         items = batch[:]
         batch.clear()
-        for k, v in (await ctx.hub.ledger_work(lambda: store_items(ctx.hub, ctx.row, items, via))).items():
+        stored = await ctx.hub.ledger_work(
+            lambda: store_items(ctx.hub, ctx.row, items, via, skip_stored=window.skip_stored))
+        for k, v in stored.items():
             tally[k] = tally.get(k, 0) + v
 
     async for item in src.download(window):

@@ -173,7 +173,8 @@ def ingest_new(
     for (item, _), order, ref in zip(items, valid, refs, strict=True):
         rows.append({
             "connection_id": source.id, "external_id": item.external_id, "cust_po_no": order.cust_po_no[:200],
-            "cust_ref": ref, "raw": _jsonable(item.raw), "created_at": now, "updated_at": now,
+            "cust_ref": ref, "raw": _jsonable(item.raw), "raw_digest": item.raw_digest, "created_at": now,
+            "updated_at": now,
             "source_status": order.source_status[:60], "status": OrderStatus.NEW, "data": order_json(order),
             "order_date": order.order_date, "customer_name": (order.ship_to.name or order.bill_to.name)[:300],
             "paid": order.paid, "on_hold": False, "error_code": "", "error_message": "", "error_fix": ""})
@@ -236,8 +237,9 @@ def ingest(
         order_id = new_id(conn.execute(o.insert().values(
             connection_id=source.id, external_id=item.external_id, cust_po_no=item.external_id[:200],
             cust_ref=assign_cust_ref(conn, source, route, item.external_id), raw=_jsonable(item.raw),
-            created_at=now, updated_at=now, source_status=item.source_status[:60], status=OrderStatus.ERROR,
-            error_code="invalid_order", error_message=item.error, error_fix=item.fix, data=None)))
+            raw_digest=item.raw_digest, created_at=now, updated_at=now, source_status=item.source_status[:60],
+            status=OrderStatus.ERROR, error_code="invalid_order", error_message=item.error, error_fix=item.fix,
+            data=None)))
         event(conn, order_id, "error", f"Imported with an error: {item.error}", {"fix": item.fix})
         return "new"
 
@@ -264,7 +266,8 @@ def ingest(
 def stored_columns() -> Any:
     """What ``update_stored`` needs of a stored order (``SELECT ... FROM orders``, to add a WHERE to)."""
     o = t.orders
-    return sa.select(o.c.id, o.c.external_id, o.c.status, o.c.data, o.c.paid, o.c.error_code, o.c.source_status)
+    return sa.select(o.c.id, o.c.external_id, o.c.status, o.c.data, o.c.paid, o.c.error_code, o.c.source_status,
+                     o.c.raw_digest)
 
 
 def delivered_among(conn: Connection, order_ids: list[int]) -> set[int]:

@@ -7,6 +7,7 @@ administrator of all of them.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 from dataclasses import dataclass
@@ -24,8 +25,14 @@ from orderbridge.ledger import schema as t
 MIN_PASSWORD = 8
 _hasher = PasswordHasher()
 _NAME = re.compile(r"^[A-Za-z0-9_.@-]{1,100}$")
-# Verifying against this keeps a login for an unknown name as slow as one with a wrong password.
-_DUMMY_HASH = _hasher.hash("orderbridge-no-such-user")
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    """Verifying against this keeps a login for an unknown name as slow as one with a wrong
+    password. Made at the first login, not at import: an Argon2 hash takes its 64 MiB and a
+    tenth of a second, which every process importing this module (the CLI, workers) would pay."""
+    return _hasher.hash("orderbridge-no-such-user")
 
 
 @dataclass(frozen=True)
@@ -131,7 +138,7 @@ def authenticate(db: Engine, username: str, password: str) -> User | None:
     with db.connect() as conn:
         row = conn.execute(_query().where(t.users.c.username == username)).mappings().first()
     try:
-        _hasher.verify(row["password_hash"] if row else _DUMMY_HASH, password)
+        _hasher.verify(row["password_hash"] if row else _dummy_hash(), password)
     except (VerificationError, InvalidHashError):
         return None
     if row is None:

@@ -126,6 +126,9 @@ orders = sa.Table(
     sa.Column("customer_name", sa.String(300), nullable=False, default=""),
     sa.Column("paid", sa.Boolean, nullable=False, default=True),
     sa.Column("raw", sa.JSON, nullable=False, default=dict),
+    # A digest of the raw entry as last read by a poll (connectors/stored_reads.py): a re-read
+    # with the same digest is passed over without being mapped again. Null until a poll reads it.
+    sa.Column("raw_digest", sa.LargeBinary(16), nullable=True),
     sa.Column("data", sa.JSON, nullable=True),  # the canonical order; null when mapping failed
     sa.Column("error_code", sa.String(60), nullable=False, default=""),
     sa.Column("error_message", sa.Text, nullable=False, default=""),

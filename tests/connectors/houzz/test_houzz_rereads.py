@@ -1,5 +1,6 @@
 """Polls re-read every open Houzz order; the ones the ledger holds as they are cost a digest, not
-a mapping, and nothing read but not stored is ever passed over."""
+a mapping, and nothing read but not stored is ever passed over. The digests are the ledger's
+(orders.raw_digest): a new hub passes over what an earlier one stored."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import sqlalchemy as sa
 from houzz_support import Admin
 from test_houzz_engine import make_hub, wms  # noqa: F401 - the WMS sandbox fixture
 
+from orderbridge.domain.models import utcnow
 from orderbridge.engine.hub import Hub
 from orderbridge.engine.jobs import RunResult, run_job
 from orderbridge.ledger import schema as t
@@ -29,9 +31,9 @@ def held(hub: Hub) -> dict[str, str]:
 
 
 def digests(hub: Hub) -> int:
+    """Orders stored with the digest of their raw entry as read."""
     with hub.db.connect() as conn:
-        row = next(r for r in hub.connections(conn) if r.name == "houzz")
-    return len(hub.source(row).stored_reads)
+        return int(conn.execute(sa.select(sa.func.count()).where(t.orders.c.raw_digest.is_not(None))).scalar_one())
 
 
 def test_unchanged_rereads_are_passed_over_and_changes_are_read(
@@ -39,8 +41,6 @@ def test_unchanged_rereads_are_passed_over_and_changes_are_read(
     acc = admin.account()
     a = acc["acct"]
     first = [admin.order(a) for _ in range(6)]
-    # One hub and one event loop for every poll, as the runner keeps them: its connectors (and
-    # their digests) live on between runs.
     hub = make_hub(tmp_path, url, acc, wms.url, {})
 
     async def polls() -> None:
@@ -75,3 +75,22 @@ def test_unchanged_rereads_are_passed_over_and_changes_are_read(
         await hub.aclose()
 
     asyncio.run(polls())
+
+    async def restarted() -> None:
+        # A hub started afresh (a restart, another worker) passes over what the first one stored.
+        again = Hub(db=hub.db, runner=hub.runner, secrets=hub.box(), budget=hub.budget, http_timeout=5)
+        run = await download(again)
+        assert run.status == "ok" and run.processed == 0 and run.notes == "", run
+        # A change of the connection's mapping settings (as `orderbridge connections` makes one)
+        # maps every order again, once.
+        with again.db.begin() as conn:
+            c = t.connections
+            conn.execute(c.update().where(c.c.name == "houzz").values(
+                settings={"earliest_order_date": "2020-01-01"}, updated_at=utcnow()))
+        run = await download(again)
+        assert run.status == "ok" and run.notes == "9 same", run
+        run = await download(again)
+        assert run.status == "ok" and run.notes == "", run
+        await again.aclose()
+
+    asyncio.run(restarted())

@@ -47,6 +47,7 @@ from orderbridge.connectors.houzz.mapping import (
     survey_item,
 )
 from orderbridge.connectors.http import RateSpec
+from orderbridge.connectors.stored_reads import ReadEntry, read_entry
 from orderbridge.domain.models import Cancellation, Order, Shipment, utcnow
 from orderbridge.pacing import Paced
 
@@ -203,8 +204,9 @@ class _HouzzSource(SourceConnector):
         return CheckResult(True, f"connected to Houzz as {self.ctx.credentials.username} ({self.display_name})")
 
     # ------------------------------------------------------------------------- download
-    async def download(self, window: Window) -> AsyncIterator[DownloadItem]:
+    async def download(self, window: Window) -> AsyncIterator[DownloadItem | ReadEntry]:
         rules = self.rules()
+        mapped_with = repr(rules).encode()
         floor = window.until - timedelta(days=self.settings.lookback_days)
         start = window.since
         if start is None:
@@ -217,13 +219,11 @@ class _HouzzSource(SourceConnector):
         async for raw in self.client.iter_orders("All", start, window.until, self.tz):
             oid = order_id_of(raw)
             seen.add(oid)
-            item = self.stored_reads.read(window, oid, raw, partial(classify, raw, rules))
-            if item is not None:
-                yield item
+            yield read_entry(oid, raw, partial(classify, raw, rules), mapped_with)
         # Houzz filters on the creation date: older orders that reached an importable status
         # since their window was read (charged by hand, or released by Houzz's auto-authorisation
         # 30 minutes after they were placed) are found by status. This re-reads every open order;
-        # the ones stored as they are cost a digest, not a mapping.
+        # the ones the ledger holds as they are cost a digest, not a mapping.
         if window.since is not None and window.since > floor and self._status_reread_due(window):
             began = time.monotonic()
             for status in self.polled_statuses():
@@ -231,9 +231,7 @@ class _HouzzSource(SourceConnector):
                     oid = order_id_of(raw)
                     if oid not in seen:
                         seen.add(oid)
-                        item = self.stored_reads.read(window, oid, raw, partial(classify, raw, rules))
-                        if item is not None:
-                            yield item
+                        yield read_entry(oid, raw, partial(classify, raw, rules), mapped_with)
             self._status_reread.done(began)
 
     def _status_reread_due(self, window: Window) -> bool:
