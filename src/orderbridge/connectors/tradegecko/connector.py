@@ -36,7 +36,10 @@ from orderbridge.domain.models import Shipment, StockLevel
 
 log = logging.getLogger("orderbridge.connectors.tradegecko")
 
-ORDER_REFS_KEPT = 50_000  # order references kept per connector (about 120 bytes each)
+# The references of the orders this connector created last (about 300 bytes each with the cache's
+# own keeping): the ones a fulfilment is likely to name soon. A fulfilment of an older order costs
+# its page one batched read of orders by id. Fixed, so that memory does not grow with the volume.
+ORDER_REFS_KEPT = 10_000
 SKU_BATCH = 50  # SKUs per variant lookup: keeps the URL well under the 414 limit
 
 
