@@ -7,7 +7,7 @@ import functools
 import hashlib
 import json
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -34,6 +34,7 @@ from orderbridge.ledger import schema as t
 log = logging.getLogger("orderbridge.engine.intake")
 
 BATCH = 200
+DIGEST_BATCH = 1000  # entries read unmapped, looked up in the ledger at once (a source's page)
 MAX_RAW_BYTES = 1_000_000  # a source's payload kept beside an order refused for its size
 
 
@@ -43,19 +44,15 @@ def _workflow(src: SourceConnector, item: DownloadItem) -> list[Any]:
     return []
 
 
-def store_items(hub: Hub, row: ConnectionRow, read: list[DownloadItem | ReadEntry], via: str, *,
-                skip_stored: bool = False) -> dict[str, int]:
-    """Ingest a batch in one transaction. New orders are stored together; should that fail, and
-    for every other item, each item is stored in its own savepoint: one bad item never takes the
-    others down. Entries read unmapped are mapped first, but with ``skip_stored`` those the ledger
-    holds exactly as read are passed over (not counted either)."""
+def store_items(hub: Hub, row: ConnectionRow, read: list[DownloadItem | ReadEntry], via: str) -> dict[str, int]:
+    """Ingest a batch in one transaction (entries read unmapped are mapped first). New orders are
+    stored together; should that fail, and for every other item, each item is stored in its own
+    savepoint: one bad item never takes the others down."""
     src = hub.source(row)
     tally: dict[str, int] = {}
     stored: list[DownloadedOrder] = []
+    items = [e.item() if isinstance(e, ReadEntry) else e for e in read]
     with hub.db.begin() as conn:
-        items = _to_store(conn, row.id, read, skip_stored)
-        if not items:
-            return tally
         route = hub.route_for_source(conn, row.id)
         known = _known(conn, row.id, [i.external_id for i in items if _usable_id(i.external_id)])
         fresh: dict[str, tuple[DownloadedOrder, list[Any]]] = {}
@@ -126,19 +123,17 @@ def store_items(hub: Hub, row: ConnectionRow, read: list[DownloadItem | ReadEntr
     return tally
 
 
-def _to_store(conn: Any, connection_id: int, read: list[DownloadItem | ReadEntry],
-              skip_stored: bool) -> list[DownloadItem]:
-    """The items of a batch to store: entries read unmapped are mapped, except, with
-    ``skip_stored``, those whose digest is the one stored with their order (one query for the
-    batch, by the orders' unique key)."""
-    entries = [e.external_id for e in read if isinstance(e, ReadEntry) and _usable_id(e.external_id)]
-    held: dict[str, bytes] = {}
-    if skip_stored and entries:
-        o = t.orders
+def not_held(hub: Hub, connection_id: int, entries: list[ReadEntry]) -> list[ReadEntry]:
+    """The entries whose order the ledger does not hold exactly as read (its stored digest is
+    another, or it has none): one read by the orders' unique key for the lot."""
+    ids = {e.external_id for e in entries if _usable_id(e.external_id)}
+    if not ids:
+        return entries
+    o = t.orders
+    with hub.db.connect() as conn:
         held = dict(conn.execute(sa.select(o.c.external_id, o.c.raw_digest).where(
-            o.c.connection_id == connection_id, o.c.external_id.in_(set(entries)), o.c.raw_digest.is_not(None))).all())
-    return [e.item() if isinstance(e, ReadEntry) else e for e in read
-            if not (isinstance(e, ReadEntry) and held.get(e.external_id) == e.raw_digest)]
+            o.c.connection_id == connection_id, o.c.external_id.in_(ids), o.c.raw_digest.is_not(None))).all())
+    return [e for e in entries if held.get(e.external_id) != e.raw_digest]
 
 
 def _store_digests(conn: Any, connection_id: int, known: dict[str, Any], stored: list[DownloadedOrder]) -> None:
@@ -256,19 +251,39 @@ async def pull(ctx: JobContext, window: Window, via: str = "poll") -> dict[str, 
     src = ctx.hub.source(ctx.row)
     tally: dict[str, int] = {}
     batch: list[DownloadItem | ReadEntry] = []
+    entries: list[ReadEntry] = []  # read unmapped: checked against the ledger's digests together
 
     async def flush() -> None:
         items = batch[:]
         batch.clear()
-        stored = await ctx.hub.ledger_work(
-            lambda: store_items(ctx.hub, ctx.row, items, via, skip_stored=window.skip_stored))
+        stored = await ctx.hub.ledger_work(lambda: store_items(ctx.hub, ctx.row, items, via))
         for k, v in stored.items():
             tally[k] = tally.get(k, 0) + v
 
+    async def take(items: Sequence[DownloadItem | ReadEntry]) -> None:
+        for item in items:
+            batch.append(item)
+            if len(batch) >= BATCH:
+                await flush()
+
+    async def check() -> None:
+        # A scheduled poll passes over the entries the ledger holds exactly as read (not counted
+        # either); a re-pull asked for by a person maps them all.
+        read = entries[:]
+        entries.clear()
+        if window.skip_stored:
+            read = await ctx.hub.ledger_work(lambda: not_held(ctx.hub, ctx.row.id, read))
+        await take(read)
+
     async for item in src.download(window):
-        batch.append(item)
-        if len(batch) >= BATCH:
-            await flush()
+        if isinstance(item, ReadEntry):
+            entries.append(item)
+            if len(entries) >= DIGEST_BATCH:
+                await check()
+        else:
+            await take([item])
+    if entries:
+        await check()
     if batch:
         await flush()
     ctx.count(tally.get("new", 0) + tally.get("updated", 0))
