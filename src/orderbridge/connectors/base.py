@@ -13,9 +13,8 @@ as a bug in the connector and handled like a transient error (retried, then park
 from __future__ import annotations
 
 import enum
-import functools
 import json
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -27,7 +26,7 @@ from orderbridge.connectors.http import ApiClient, RateSpec
 from orderbridge.domain.models import Cancellation, Order, Shipment, StockLevel
 
 if TYPE_CHECKING:
-    from orderbridge.connectors.stored_reads import ReadEntry, StoredShipments
+    from orderbridge.connectors.stored_reads import ReadEntry
 
 
 class Role(enum.StrEnum):
@@ -149,6 +148,15 @@ class Window:
     # Scheduled polls pass over entries the ledger already holds unchanged (see
     # connectors/stored_reads.py); a re-pull asked for by a person reads everything again.
     skip_stored: bool = False
+    # For a backend's shipments: the engine's look-up of which of these ids the ledger has
+    # recorded (a recorded shipment never changes there, so a scheduled poll need not map it again).
+    recorded: Callable[[list[str]], Awaitable[set[str]]] | None = None
+
+    async def recorded_among(self, external_ids: list[str]) -> set[str]:
+        """The ids among these a connector may pass over: recorded, and the window lets it skip them."""
+        if not self.skip_stored or self.recorded is None or not external_ids:
+            return set()
+        return await self.recorded(external_ids)
 
 
 @dataclass(frozen=True)
@@ -400,16 +408,9 @@ class BackendConnector(Connector):
         product), written to the order's timeline; empty when there is nothing to say."""
         return ""
 
-    @functools.cached_property
-    def stored_shipments(self) -> StoredShipments:
-        """Ids of shipments the ledger has recorded (filled by the engine)."""
-        from orderbridge.connectors.stored_reads import StoredShipments
-
-        return StoredShipments()
-
     def shipments(self, window: Window) -> AsyncIterator[Shipment]:
         """Shipments made within the window. A connector may pass over those
-        ``self.stored_shipments.passes_over`` names when ``window.skip_stored`` is set."""
+        ``window.recorded_among`` names (the ledger's, when ``window.skip_stored`` is set)."""
         raise self.unsupported('shipments')
 
     async def stock_levels(self) -> list[StockLevel]:

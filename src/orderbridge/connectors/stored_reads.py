@@ -1,4 +1,4 @@
-"""Raw orders read again that the ledger holds as they are, and shipments it holds already.
+"""Raw orders read again that the ledger holds as they are.
 
 A poll re-reads many orders that have not changed since they were stored (the cursor's overlap,
 and sources such as Houzz that can only find status changes by re-reading every open order).
@@ -17,13 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from cachetools import LRUCache
-
-from orderbridge.connectors.base import DownloadedOrder, DownloadItem, Window
-
-# Shipment ids kept per backend: a poll's look-back re-reads the last couple of minutes, so this
-# covers over 100 shipments a second; one read again after it fell out is mapped, not lost.
-SHIPMENT_IDS = 25_000
+from orderbridge.connectors.base import DownloadedOrder, DownloadItem
 
 
 def digest(raw: Any, mapped_with: bytes = b"") -> bytes:
@@ -55,27 +49,3 @@ def read_entry(external_id: str, raw: Any, classify: Callable[[], DownloadItem],
     """The entry for this raw order, mapped later by ``classify()`` if need be; ``mapped_with``:
     what ``classify`` maps by (a ``repr`` of the settings it uses), made once per read."""
     return ReadEntry(external_id, digest(raw, mapped_with), classify)
-
-
-class StoredShipments:
-    """Ids of a backend's shipments the ledger has recorded. A shipment is recorded once and never
-    changed, and a poll's look-back reads each one several times (every poll re-reads its last
-    seconds); a scheduled poll passes over the recorded ones instead of mapping each again. The
-    engine adds ids only after the transaction that recorded them has committed."""
-
-    def __init__(self, limit: int = SHIPMENT_IDS) -> None:
-        self._ids: LRUCache[str, bool] = LRUCache(maxsize=limit)
-
-    def __len__(self) -> int:
-        return len(self._ids)
-
-    def __contains__(self, external_id: object) -> bool:
-        return external_id in self._ids
-
-    def remember(self, external_ids: list[str]) -> None:
-        for external_id in external_ids:
-            self._ids[external_id] = True
-
-    def passes_over(self, window: Window, external_id: str) -> bool:
-        """True when the window allows passing over recorded shipments and this is one."""
-        return window.skip_stored and external_id in self._ids

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import logging
+from collections.abc import Awaitable
 from typing import Any
 
 import sqlalchemy as sa
@@ -13,6 +14,7 @@ from orderbridge.domain.models import Shipment, utcnow
 from orderbridge.engine import steps
 from orderbridge.engine.attempt import attempt, failed
 from orderbridge.engine.context import JobContext, LookBack, read_cursor, write_cursor
+from orderbridge.engine.hub import Hub
 from orderbridge.engine.orders import (
     WHOLE_ORDER,
     recompute_status,
@@ -48,12 +50,13 @@ async def pickup(ctx: JobContext) -> None:
         outcomes = await ctx.hub.in_ledger(lambda conn: _record_page(ctx, conn, shipments))
         ctx.count(outcomes.count("new"))
         unmatched += outcomes.count("unmatched")
-        # Committed: the next polls may pass over these when their look-back reads them again.
-        backend.stored_shipments.remember(
-            [s.external_id for s, outcome in zip(shipments, outcomes, strict=True) if outcome != "unmatched"])
+
+    def recorded(external_ids: list[str]) -> Awaitable[set[str]]:
+        # What the look-back reads again is mostly recorded already: looked up a page at a time.
+        return ctx.hub.ledger_work(lambda: recorded_among(ctx.hub, ctx.row.id, external_ids))
 
     look = LookBack(ctx, "shipments", cursor)
-    async for shipment in backend.shipments(Window(look.since, now, skip_stored=True)):
+    async for shipment in backend.shipments(Window(look.since, now, skip_stored=True, recorded=recorded)):
         batch.append(shipment)
         if len(batch) >= SHIPMENT_BATCH:
             await flush()
@@ -63,6 +66,14 @@ async def pickup(ctx: JobContext) -> None:
     await ctx.hub.in_ledger(lambda conn: write_cursor(conn, ctx.row.id, "shipments", now))
     if unmatched:
         ctx.notes.append(f"{unmatched} shipments of orders not sent by orderbridge ignored")
+
+
+def recorded_among(hub: Hub, backend_id: int, external_ids: list[str]) -> set[str]:
+    """The shipments among these ids the ledger has recorded for this backend (its unique key)."""
+    sh = t.shipments
+    with hub.db.connect() as conn:
+        return set(conn.execute(sa.select(sh.c.external_id).where(
+            sh.c.backend_id == backend_id, sh.c.external_id.in_(set(external_ids)))).scalars())
 
 
 def _record_page(ctx: JobContext, conn: Any, shipments: list[Shipment]) -> list[str]:

@@ -224,10 +224,18 @@ def test_a_scheduled_poll_passes_over_recorded_shipments_without_mapping_them(
     real = mapping.map_fulfillment
     monkeypatch.setattr(mapping, "map_fulfillment", lambda ful, *a: mapped.append(ful["id"]) or real(ful, *a))
 
+    ledger: set[str] = set()  # what the engine's look-up finds recorded
+    asked_about: list[str] = []
+
+    async def recorded(ids: list[str]) -> set[str]:
+        asked_about.extend(ids)
+        return ledger & set(ids)
+
     async def polls(c: TradeGeckoConnector) -> tuple[list[str], list[str], list[str], list[str]]:
-        scheduled = Window(since=None, until=datetime.now(UTC) + timedelta(seconds=5), skip_stored=True)
+        scheduled = Window(since=None, until=datetime.now(UTC) + timedelta(seconds=5), skip_stored=True,
+                           recorded=recorded)
         first = [s.external_id async for s in c.shipments(scheduled)]
-        c.stored_shipments.remember(first)  # what the engine does once the page is committed
+        ledger.update(first)  # what the engine's transaction records
         mapped.clear()
         again = [s.external_id async for s in c.shipments(scheduled)]
         asked = [s.external_id async for s in c.shipments(window())]  # a re-read asked for: everything
@@ -239,6 +247,7 @@ def test_a_scheduled_poll_passes_over_recorded_shipments_without_mapping_them(
     assert len(first) == 1 and again == [] and asked == first
     assert len(newer) == 1 and newer != first, "a shipment made since is read"
     assert [str(i) for i in mapped] == first + newer, "the recorded one was mapped only when asked for"
+    assert asked_about == [*first, *first, *first, *newer], "each scheduled page looked up once, a re-read never"
 
 
 def test_order_references_kept_are_bounded_and_an_older_one_is_read(

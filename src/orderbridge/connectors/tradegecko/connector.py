@@ -324,8 +324,9 @@ class TradeGeckoConnector(BackendConnector):
         if window.since:
             params["updated_at_min"] = mapping.api_time(window.since)
         async for reply in self.client.pages("/fulfillments", params):
-            fulfillments = [ful for ful in reply.many("fulfillments")
-                            if not self.stored_shipments.passes_over(window, str(ful.get("id")))]
+            page = reply.many("fulfillments")
+            recorded = await window.recorded_among([str(ful.get("id")) for ful in page])
+            fulfillments = [ful for ful in page if str(ful.get("id")) not in recorded]
             lines = await self._fulfillment_lines(reply, fulfillments)
             skus = await self._missing_skus(lines)
             refs = await self._order_references(fulfillments)
