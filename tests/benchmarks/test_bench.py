@@ -216,3 +216,23 @@ def test_latency_mode_reports_polling_and_webhooks(tmp_path: Path) -> None:
     for lat in by_mode.values():
         assert lat["orders"] >= 3 and lat["missing"] == 0 and lat["delivered"] == lat["orders"]
         assert 0 < lat["p50"] <= lat["p99"] <= lat["max"] < 30
+
+
+PEAK_PROBE = """
+import json, resource
+from benchmarks.runner import own_peak_rss_mb
+print(json.dumps({"ru_maxrss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                  "own_mb": own_peak_rss_mb()}))
+"""
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="the carry-over is Linux's")
+def test_a_hub_process_reports_its_own_peak_memory_not_the_one_of_the_process_that_started_it() -> None:
+    held = bytearray(300 * 2**20)
+    held[::4096] = b"x" * len(range(0, len(held), 4096))  # resident: every page touched
+    out = subprocess.run([sys.executable, "-c", PEAK_PROBE], capture_output=True, text=True, check=True,
+                         cwd=Path(__file__).parents[2]).stdout
+    del held
+    seen = json.loads(out)
+    assert seen["ru_maxrss_mb"] > 300, seen  # what getrusage says: this test process's 300 MB
+    assert 5 < seen["own_mb"] < 150, seen
