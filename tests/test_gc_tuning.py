@@ -6,8 +6,6 @@ import json
 import subprocess
 import sys
 
-import pytest
-
 from orderbridge.gc_tuning import YOUNG_THRESHOLD
 
 PROBE = """
@@ -38,8 +36,11 @@ import json, threading
 from orderbridge.gc_tuning import release_freed_memory, tune_for_long_run
 
 def resident_anon_mb():
-    with open("/proc/self/status") as status:
-        return next(int(line.split()[1]) / 1024 for line in status if line.startswith("RssAnon"))
+    try:
+        with open("/proc/self/status") as status:
+            return next(int(line.split()[1]) / 1024 for line in status if line.startswith("RssAnon"))
+    except OSError:  # no /proc
+        return -1.0
 
 # About 90 MB of chunks from the C allocator (bytes objects over 512 bytes), every 50th kept: freed
 # chunks lie between live ones, so the heap cannot shrink from its top.
@@ -55,10 +56,12 @@ print(json.dumps({"before": before, "after": after, "released": released, "threa
 """
 
 
-@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's malloc_trim: Linux only")
 def test_freed_heap_memory_goes_back_to_the_system_and_long_runs_keep_handing_it_back() -> None:
     out = subprocess.run([sys.executable, "-c", TRIM_PROBE], capture_output=True, text=True, check=True).stdout
     seen = json.loads(out)
+    if not sys.platform.startswith("linux"):  # no glibc: nothing to hand back, and no thread for it
+        assert seen["released"] is False and "orderbridge-malloc-trim" not in seen["threads"]
+        return
     assert seen["released"] is True
     assert seen["before"] > 60, seen  # the freed chunks were still resident
     assert seen["after"] < seen["before"] / 2, seen

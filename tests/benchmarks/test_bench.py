@@ -226,7 +226,6 @@ print(json.dumps({"ru_maxrss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_ma
 """
 
 
-@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="the carry-over is Linux's")
 def test_a_hub_process_reports_its_own_peak_memory_not_the_one_of_the_process_that_started_it() -> None:
     held = bytearray(300 * 2**20)
     held[::4096] = b"x" * len(range(0, len(held), 4096))  # resident: every page touched
@@ -234,5 +233,8 @@ def test_a_hub_process_reports_its_own_peak_memory_not_the_one_of_the_process_th
                          cwd=Path(__file__).parents[2]).stdout
     del held
     seen = json.loads(out)
-    assert seen["ru_maxrss_mb"] > 300, seen  # what getrusage says: this test process's 300 MB
+    if not Path("/proc/self/status").exists():  # no VmHWM to read (macOS): getrusage is all there is
+        assert seen["own_mb"] == seen["ru_maxrss_mb"]
+        return
+    assert seen["ru_maxrss_mb"] > 300, seen  # what getrusage says (Linux): this test process's 300 MB
     assert 5 < seen["own_mb"] < 150, seen
