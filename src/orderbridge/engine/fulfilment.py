@@ -14,7 +14,6 @@ from orderbridge.domain.models import Shipment, utcnow
 from orderbridge.engine import steps
 from orderbridge.engine.attempt import attempt, failed
 from orderbridge.engine.context import JobContext, LookBack, read_cursor, write_cursor
-from orderbridge.engine.hub import Hub
 from orderbridge.engine.orders import (
     WHOLE_ORDER,
     recompute_status,
@@ -53,7 +52,7 @@ async def pickup(ctx: JobContext) -> None:
 
     def recorded(external_ids: list[str]) -> Awaitable[set[str]]:
         # What the look-back reads again is mostly recorded already: looked up a page at a time.
-        return ctx.hub.ledger_work(lambda: recorded_among(ctx.hub, ctx.row.id, external_ids))
+        return ctx.hub.in_ledger(lambda conn: recorded_among(conn, ctx.row.id, external_ids))
 
     look = LookBack(ctx, "shipments", cursor)
     async for shipment in backend.shipments(Window(look.since, now, skip_stored=True, recorded=recorded)):
@@ -68,12 +67,11 @@ async def pickup(ctx: JobContext) -> None:
         ctx.notes.append(f"{unmatched} shipments of orders not sent by orderbridge ignored")
 
 
-def recorded_among(hub: Hub, backend_id: int, external_ids: list[str]) -> set[str]:
+def recorded_among(conn: Any, backend_id: int, external_ids: list[str]) -> set[str]:
     """The shipments among these ids the ledger has recorded for this backend (its unique key)."""
     sh = t.shipments
-    with hub.db.connect() as conn:
-        return set(conn.execute(sa.select(sh.c.external_id).where(
-            sh.c.backend_id == backend_id, sh.c.external_id.in_(set(external_ids)))).scalars())
+    return set(conn.execute(sa.select(sh.c.external_id).where(
+        sh.c.backend_id == backend_id, sh.c.external_id.in_(set(external_ids)))).scalars())
 
 
 def _record_page(ctx: JobContext, conn: Any, shipments: list[Shipment]) -> list[str]:

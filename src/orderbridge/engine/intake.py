@@ -123,16 +123,15 @@ def store_items(hub: Hub, row: ConnectionRow, read: list[DownloadItem | ReadEntr
     return tally
 
 
-def not_held(hub: Hub, connection_id: int, entries: list[ReadEntry]) -> list[ReadEntry]:
+def not_held(conn: Any, connection_id: int, entries: list[ReadEntry]) -> list[ReadEntry]:
     """The entries whose order the ledger does not hold exactly as read (its stored digest is
     another, or it has none): one read by the orders' unique key for the lot."""
     ids = {e.external_id for e in entries if _usable_id(e.external_id)}
     if not ids:
         return entries
     o = t.orders
-    with hub.db.connect() as conn:
-        held = dict(conn.execute(sa.select(o.c.external_id, o.c.raw_digest).where(
-            o.c.connection_id == connection_id, o.c.external_id.in_(ids), o.c.raw_digest.is_not(None))).all())
+    held = dict(conn.execute(sa.select(o.c.external_id, o.c.raw_digest).where(
+        o.c.connection_id == connection_id, o.c.external_id.in_(ids), o.c.raw_digest.is_not(None))).all())
     return [e for e in entries if held.get(e.external_id) != e.raw_digest]
 
 
@@ -272,7 +271,7 @@ async def pull(ctx: JobContext, window: Window, via: str = "poll") -> dict[str, 
         read = entries[:]
         entries.clear()
         if window.skip_stored:
-            read = await ctx.hub.ledger_work(lambda: not_held(ctx.hub, ctx.row.id, read))
+            read = await ctx.hub.in_ledger(lambda conn: not_held(conn, ctx.row.id, read))
         await take(read)
 
     async for item in src.download(window):
