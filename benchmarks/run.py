@@ -332,7 +332,12 @@ async def run_bench(opts: BenchOptions, progress: Progress) -> dict[str, Any]:
 
 
 def machine() -> dict[str, Any]:
+    import importlib.util
     import platform
 
+    from orderbridge.event_loop import loop_name
+
+    # The loop and the HTTP parser move the figures a lot (docs/benchmarks.md): say which ran.
     return {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform(),
-            "load_average": [round(x, 2) for x in os.getloadavg()]}
+            "load_average": [round(x, 2) for x in os.getloadavg()], "event_loop": loop_name(),
+            "http_parser": "httptools" if importlib.util.find_spec("httptools") else "h11"}

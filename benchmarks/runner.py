@@ -24,6 +24,7 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any, Protocol
 
+from orderbridge import event_loop
 from orderbridge.connectors.errors import ConfigError
 from orderbridge.gc_tuning import tune_for_long_run
 
@@ -199,7 +200,7 @@ def _process_main(target: WorkerTarget, spec: HubSpec, pipe: Connection, tracema
 
     error = ""
     try:
-        asyncio.run(main())
+        event_loop.run(main())
     except BaseException as exc:
         error = f"{type(exc).__name__}: {exc}"
     report: dict[str, Any] = {"error": error}

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import Coroutine
 from datetime import date, datetime
@@ -13,6 +12,7 @@ from typing import Annotated, Any, TypeVar
 import typer
 from rich.console import Console
 
+from orderbridge import event_loop
 from orderbridge.config import AppConfig, load_config
 from orderbridge.engine.hub import Hub
 from orderbridge.engine.provision import apply_config
@@ -44,7 +44,7 @@ def open_hub(config: Path | None, *, apply: bool = True) -> tuple[Hub, AppConfig
 
 
 def run_async(coro: Coroutine[Any, Any, T]) -> T:
-    return asyncio.run(coro)
+    return event_loop.run(coro)
 
 
 def _default(o: Any) -> Any:
