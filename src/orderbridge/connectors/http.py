@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
-import json
 import logging
 import time
 import urllib.request
@@ -36,7 +35,7 @@ from tenacity import (
     wait_exponential_jitter,
 )
 
-from orderbridge import __version__
+from orderbridge import __version__, json_codec
 from orderbridge.connectors.errors import RateLimited, TransientError
 
 log = logging.getLogger("orderbridge.http")
@@ -65,7 +64,7 @@ class HttpResponse:
 
     def json(self) -> Any:
         """The body as JSON; ValueError when it is not."""
-        return json.loads(self.content.decode(self.charset or "utf-8", errors="replace"))
+        return json_codec.loads(self.content.decode(self.charset or "utf-8", errors="replace"))
 
 
 def _query_value(value: Any) -> str:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 import functools
 import hashlib
-import json
 import math
 from collections.abc import Iterable
 from datetime import datetime
@@ -14,6 +13,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from orderbridge import json_codec
 from orderbridge.config import RouteOptions
 from orderbridge.connectors.base import DownloadedOrder, SkippedOrder, WorkflowStep
 from orderbridge.domain.models import Order, OrderStatus, utcnow
@@ -42,7 +42,7 @@ def _strict(value: Any) -> Any:
 
 
 def _jsonable(raw: Any) -> Any:
-    return _strict(json.loads(json.dumps(raw, default=str)))
+    return _strict(json_codec.loads(json_codec.dumps(raw, default=str)))
 
 
 def order_json(order: Order) -> dict[str, Any]:

@@ -16,6 +16,7 @@ from typing import Any
 from xml.etree import ElementTree as ET
 from xml.sax.saxutils import escape
 
+from orderbridge import json_codec
 from orderbridge.connectors.errors import (
     AuthError,
     ConfigError,
@@ -55,7 +56,7 @@ def _xml_to_data(el: ET.Element) -> Any:
 def parse_body(text: bytes, fmt: str) -> dict[str, Any]:
     """A response body as a dict; ValueError when it cannot be read."""
     if fmt == "json":
-        data = json.loads(text)
+        data = json_codec.loads(text)
     else:
         if re.search(rb"<!\s*(DOCTYPE|ENTITY)", text, re.IGNORECASE):
             raise ValueError("the XML carries a document type declaration")

@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from orderbridge import json_codec
 from orderbridge.connectors.errors import (
     AuthError,
     DataError,
@@ -161,7 +162,7 @@ class TradeGeckoClient:
             headers["Idempotency-Key"] = idempotency_key
         kwargs: dict[str, Any] = {"headers": headers, "params": _query(params)}
         if body is not None:
-            kwargs["content"] = json.dumps(body).encode()
+            kwargs["content"] = json_codec.dumps(body).encode()
             headers["Content-Type"] = "application/json"
         for attempt in range(RATE_WAITS + 1):
             try:
