@@ -9,6 +9,7 @@ resolved by a lookup at the other side, never by a blind second call.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -29,6 +30,20 @@ class UTCDateTime(TypeDecorator[datetime]):
         if value.tzinfo is None:
             raise ValueError("naive datetime given to the ledger; use UTC-aware datetimes")
         return value.astimezone(UTC).replace(tzinfo=None)
+
+    def bind_processor(self, dialect: Dialect) -> Callable[[Any], Any] | None:
+        if dialect.name != "sqlite":
+            return super().bind_processor(dialect)
+        to_naive = self.process_bind_param
+
+        def sqlite_text(value: datetime | None) -> str | None:
+            # SQLite's DATETIME text ("YYYY-MM-DD HH:MM:SS.ffffff") written in one step: every
+            # claim and result of a step binds a time or two, and the two-step way (this type's
+            # conversion, then the dialect's formatting in Python) was 3 % of a hub's CPU.
+            naive = to_naive(value, dialect)
+            return None if naive is None else naive.isoformat(" ", "microseconds")
+
+        return sqlite_text
 
     def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
         if value is None:
