@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
+from enum import StrEnum
 
 import pytest
 from hypothesis import given
@@ -39,9 +41,20 @@ def test_what_orjson_refuses_goes_to_the_standard_library() -> None:
     assert json_codec.dumps(lone) == json.dumps(lone)
 
 
-def test_default_sees_datetimes_and_non_str_keys_are_written_as_json_does() -> None:
+class Status(StrEnum):
+    SHIPPED = "shipped"
+
+
+@dataclass
+class Box:
+    weight: int
+
+
+def test_default_sees_datetimes_and_dataclasses_and_the_rest_is_written_as_json_does() -> None:
     at = datetime(2026, 12, 7, 3, 0, tzinfo=UTC)
     assert json_codec.loads(json_codec.dumps({"at": at}, default=str)) == {"at": str(at)}
+    assert json_codec.loads(json_codec.dumps([Box(3)], default=str)) == ["Box(weight=3)"]
+    assert json_codec.loads(json_codec.dumps({"s": Status.SHIPPED})) == json.loads(json.dumps({"s": Status.SHIPPED}))
     assert json_codec.loads(json_codec.dumps({1: "a", None: "b"})) == json.loads(json.dumps({1: "a", None: "b"}))
 
 

@@ -15,10 +15,10 @@ from typing import Any
 
 import orjson
 
-# Datetimes, dataclasses and subclasses of str/int/dict go to ``default`` as with the standard
-# library, so what is written does not depend on which codec wrote it; non-str keys as json does.
-_OPTIONS = (orjson.OPT_NON_STR_KEYS | orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
-            | orjson.OPT_PASSTHROUGH_SUBCLASS)
+# Datetimes and dataclasses go to ``default`` as with the standard library (orjson would write
+# its own forms of them), so what is written does not depend on which codec wrote it; subclasses of
+# str, int and dict are written as their base, and non-str keys as strings, as json does.
+_OPTIONS = orjson.OPT_NON_STR_KEYS | orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
 
 
 def loads(text: str | bytes) -> Any:
