@@ -1,16 +1,25 @@
-"""The event loop the commands run on: uvloop where installed, asyncio's when asked, a clear error else."""
+"""The event loop the commands and servers run on: uvloop where installed, asyncio's when asked, a
+clear error else."""
 
 from __future__ import annotations
 
 import asyncio
 import importlib.util
+import os
 import subprocess
 import sys
+from pathlib import Path
 
+import httpx
 import pytest
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
+from starlette.routing import Route
 
 from orderbridge import event_loop
 from orderbridge.connectors.errors import ConfigError
+from orderbridge.connectors.sandbox_kit import ServedApp
 
 UVLOOP = importlib.util.find_spec("uvloop") is not None
 
@@ -42,18 +51,25 @@ def test_an_unknown_loop_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> No
     assert "'tokio'" in caught.value.message and "auto, uvloop, asyncio" in caught.value.fix
 
 
-def test_the_cli_reports_a_wrong_loop_setting_in_two_lines() -> None:
+def test_the_cli_reports_a_wrong_loop_setting_in_two_lines(tmp_path: Path) -> None:
     # On a fresh SQLite ledger: every command that runs async work goes through the loop first.
+    env = {**os.environ, "ORDERBRIDGE_DATA_DIR": str(tmp_path), event_loop.ENV: "tokio"}
     done = subprocess.run([sys.executable, "-m", "orderbridge", "connections", "test", "nothing"],
-                          capture_output=True, text=True, env={**_env(), event_loop.ENV: "tokio"})
+                          capture_output=True, text=True, env=env)
     assert done.returncode == 2, done.stderr
     assert "error: ORDERBRIDGE_EVENT_LOOP='tokio' is not an event loop orderbridge knows" in done.stderr
     assert "fix: set it to one of: auto, uvloop, asyncio" in done.stderr
     assert "Traceback" not in done.stderr and "never awaited" not in done.stderr
 
 
-def _env() -> dict[str, str]:
-    import os
-    import tempfile
+async def _which_loop(_request: Request) -> Response:
+    return PlainTextResponse(await _loop_module())
 
-    return {**os.environ, "ORDERBRIDGE_DATA_DIR": tempfile.mkdtemp(prefix="ob-loop-")}
+
+@pytest.mark.parametrize("choice", ["auto", "asyncio"])
+def test_the_servers_run_on_the_same_kind_of_loop(monkeypatch: pytest.MonkeyPatch, choice: str) -> None:
+    monkeypatch.setenv(event_loop.ENV, choice)
+    app = Starlette(routes=[Route("/loop", _which_loop)])
+    with ServedApp(app) as served:
+        module = httpx.get(served.url + "/loop").text
+    assert module.startswith("uvloop") == (choice == "auto" and UVLOOP), module

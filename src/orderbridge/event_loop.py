@@ -5,7 +5,7 @@ callbacks, reading and writing sockets). uvloop implements the same loop on libu
 in ``orderbridge bench`` it takes a sizeable share off the hub's CPU per order (see
 docs/benchmarks.md). It is a dependency on Linux and macOS; on other platforms, or with
 ``ORDERBRIDGE_EVENT_LOOP=asyncio`` (to rule the loop out when chasing a problem), asyncio's loop
-runs instead. uvicorn (``serve``, the sandboxes) picks uvloop up by itself when it is installed.
+runs instead. The uvicorn servers (``serve``, the sandboxes) are given the same choice.
 """
 
 from __future__ import annotations
@@ -53,5 +53,6 @@ def run(coro: Coroutine[Any, Any, T]) -> T:
 
 
 def loop_name() -> str:
-    """Which loop ``run`` uses: "uvloop" or "asyncio" (reported by the bench beside its figures)."""
+    """Which loop ``run`` uses: "uvloop" or "asyncio", as uvicorn's ``loop`` option names them (the
+    servers run on the same kind), and as the bench reports it beside its figures."""
     return "asyncio" if loop_factory() is None else "uvloop"

@@ -8,6 +8,7 @@ import sqlalchemy as sa
 import typer
 from rich.table import Table
 
+from orderbridge import event_loop
 from orderbridge.cli.common import ConfigOpt, JsonOpt, console, err_console, open_hub, print_json, run_async
 from orderbridge.gc_tuning import tune_for_long_run
 from orderbridge.ledger import schema as t
@@ -99,7 +100,7 @@ def serve(
         err_console.print("[yellow]no dashboard user yet:[/] create one with `orderbridge users create admin` "
                           "(add --merchant NAME for a user who sees one merchant only)")
     tune_for_long_run()
-    uvicorn.run(app, host=host, port=port, log_level="warning")
+    uvicorn.run(app, host=host, port=port, log_level="warning", loop=event_loop.loop_name())
 
 
 @db_app.command("upgrade")

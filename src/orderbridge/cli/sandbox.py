@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
+from orderbridge import event_loop
 from orderbridge.cli.common import err_console
 from orderbridge.connectors.errors import ConfigError
 from orderbridge.connectors.registry import sandbox_factories
@@ -48,4 +49,5 @@ def sandbox(
 
     tune_for_long_run()
 
-    uvicorn.run(app_, host=host, port=port, log_level="warning", timeout_keep_alive=KEEP_ALIVE_SECONDS)
+    uvicorn.run(app_, host=host, port=port, log_level="warning", timeout_keep_alive=KEEP_ALIVE_SECONDS,
+                loop=event_loop.loop_name())

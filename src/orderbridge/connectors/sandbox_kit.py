@@ -43,6 +43,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 
+from orderbridge import event_loop
+
 ADMIN_PREFIX = "/__sandbox__"
 
 FAULT_KINDS = ("500", "502", "503", "429", "timeout", "timeout_after", "malformed", "reset")
@@ -293,7 +295,7 @@ class ServedApp:
         self.port = port or free_port()
         self.host = host
         config = uvicorn.Config(app, host=host, port=self.port, log_level="warning", lifespan="on",
-                                timeout_keep_alive=KEEP_ALIVE_SECONDS)
+                                timeout_keep_alive=KEEP_ALIVE_SECONDS, loop=event_loop.loop_name())
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True, name=f"serve:{self.port}")
 
