@@ -6,21 +6,32 @@ import logging
 import threading
 
 _secrets: set[str] = set()
+_longest_first: tuple[str, ...] = ()  # what redact() masks, rebuilt at each registration
 _lock = threading.Lock()
 MASK = "***"
 
 
 def register_secret(value: str) -> None:
     """Mask this value wherever it would appear in a log line (too-short values are ignored)."""
+    global _longest_first
     if value and len(value) >= 4:
         with _lock:
             _secrets.add(value)
+            _longest_first = tuple(sorted(_secrets, key=len, reverse=True))
+
+
+def forget_secrets() -> None:
+    """Mask nothing more (as in a fresh process, before any credential is read)."""
+    global _longest_first
+    with _lock:
+        _secrets.clear()
+        _longest_first = ()
 
 
 def redact(text: str) -> str:
-    with _lock:
-        secrets = sorted(_secrets, key=len, reverse=True)
-    for s in secrets:
+    # Every order event and log line passes here: the secrets are sorted once per registration,
+    # not per call, and read without the lock (a tuple is replaced whole, never changed).
+    for s in _longest_first:
         if s in text:
             text = text.replace(s, MASK)
     return text

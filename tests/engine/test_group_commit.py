@@ -182,3 +182,67 @@ def test_a_groups_order_events_go_in_together_and_a_failing_write_takes_its_own(
     # Six writes, one group: one INSERT. Then the group with the refused write is rolled back and
     # each write runs alone: one INSERT for each write that succeeds.
     assert len(inserts) - inserted_before == 1 + 2, inserts
+
+
+def test_the_hubs_ledger_work_joins_the_steps_group_on_sqlite(make_hub: Any, db_url: str) -> None:
+    """On SQLite, ledger work (``Hub.in_ledger``) issued with steps' writes is committed with them,
+    in one transaction (the event loop never waits for the write lock or the disk itself); on
+    PostgreSQL it has a transaction of its own, in a thread. Either way it is committed when the
+    call returns, and inside it a savepoint rolled back takes its own events along
+    (``events_at_once``), while a nested ``events_together`` joins the group's."""
+    from orderbridge.engine.group_commit import group_commit
+    from orderbridge.engine.intake import store_items
+    from orderbridge.engine.timeline import event, events_at_once, events_together
+    from orderbridge.ledger import schema as t
+    from tests.conftest import shop_config
+    from tests.support.heavy_writes import order
+
+    hub = make_hub(shop_config("http://127.0.0.1:9"))
+    with hub.db.connect() as conn:
+        source = hub.connection(conn, "shop")
+    store_items(hub, source, [order("L-1")], "test")
+    with hub.db.connect() as conn:
+        oid = conn.execute(sa.select(t.orders.c.id)).scalar_one()
+    commits: list[int] = []
+    sa.event.listen(hub.db, "commit", lambda conn: commits.append(1))
+
+    def ledger_work(conn: sa.Connection) -> str:
+        event(conn, oid, "note", "ledger work")
+        with events_at_once(conn):
+            try:
+                with conn.begin_nested():
+                    event(conn, oid, "note", "rolled back")
+                    raise ValueError("refused")
+            except ValueError:
+                pass
+            with conn.begin_nested():
+                event(conn, oid, "note", "kept with its savepoint")
+        with events_together(conn):
+            event(conn, oid, "note", "joined")
+        return "worked"
+
+    def seen(conn: sa.Connection) -> list[str]:
+        return sorted(conn.execute(sa.select(t.order_events.c.message).where(
+            t.order_events.c.kind == "note")).scalars())
+
+    async def main() -> list[Any]:
+        async def then_look(call: Any) -> Any:
+            value = await call
+            with hub.db.connect() as other:  # committed by now: another connection sees it
+                return value, seen(other)
+
+        return list(await asyncio.gather(
+            then_look(hub.in_ledger(ledger_work)),
+            then_look(group_commit(hub).run(lambda conn: event(conn, oid, "note", "step"))),
+        ))
+
+    (worked, seen_after_work), (_, seen_after_step) = asyncio.run(main())
+    assert worked == "worked"
+    assert {"ledger work", "kept with its savepoint", "joined"} <= set(seen_after_work)
+    assert "step" in seen_after_step
+    with hub.db.connect() as conn:
+        assert seen(conn) == ["joined", "kept with its savepoint", "ledger work", "step"]
+    if db_url.startswith("sqlite"):
+        assert len(commits) == 1, "the ledger work and the step's write were not committed together"
+    else:
+        assert len(commits) == 2

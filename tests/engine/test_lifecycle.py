@@ -6,6 +6,7 @@ import asyncio
 import time
 from typing import Any
 
+import pytest
 import sqlalchemy as sa
 
 from orderbridge.engine.hub import Hub
@@ -347,3 +348,39 @@ def test_unmapped_ship_method_errors_until_mapped(make_hub: Any, admin: ShopAdmi
     sync(hub)
     assert statuses(hub) == {"M1": "at_wms"}
     assert [o["service"] for o in admin.state()["wms"]["orders"].values()] == ["1DA"]
+
+
+def test_an_orders_next_step_is_claimed_with_the_previous_ones_result(
+        make_hub: Any, admin: ShopAdmin, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An order's steps run one after the other in one go: the intent of the next is committed in
+    the transaction that records the previous one done (claim, done and claim, done: three
+    transactions for two steps). Each step runs once, in order, and the delivery follows."""
+    from orderbridge.engine.group_commit import GroupCommit
+    from orderbridge.engine.jobs import run_job
+
+    admin.order("K1")
+    admin.order("K2")
+    hub = make_hub(shop_config(admin.url, source={"process_step": True, "charge_step": True}))
+    with hub.db.connect() as conn:
+        shop_row = hub.connection(conn, "shop")
+    asyncio.run(run_job(hub, shop_row, "download"))
+    writes: list[str] = []
+    real_run = GroupCommit.run
+
+    async def counted(self: GroupCommit, fn: Any) -> Any:
+        writes.append(fn.__qualname__.rpartition(".")[2])
+        return await real_run(self, fn)
+
+    monkeypatch.setattr(GroupCommit, "run", counted)
+    result = asyncio.run(run_job(hub, shop_row, "workflow"))
+    monkeypatch.undo()
+    assert result.status == "ok" and result.processed == 4
+    assert writes.count("claim") == 2 and writes.count("done") == 4, writes
+    done = admin.state()["shop"]["workflow"]
+    for oid in ("K1", "K2"):
+        assert [s["step"] for s in done if s["order"] == oid] == ["process", "charge"]
+    with hub.db.connect() as conn:
+        assert set(conn.execute(sa.select(t.workflow_steps.c.state)).scalars()) == {"done"}
+    sync(hub)
+    assert statuses(hub) == {"K1": "at_wms", "K2": "at_wms"}
+    assert sorted(creates(admin)) == ["PO-K1", "PO-K2"]

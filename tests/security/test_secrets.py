@@ -98,7 +98,7 @@ def test_no_configured_secret_appears_in_logs_alerts_errors_or_output(
     said: list[Said] = []
 
     def ob(*args: str) -> Said:
-        logs._secrets.clear()  # as in a fresh process: nothing registered before the command runs
+        logs.forget_secrets()  # as in a fresh process: nothing registered before the command runs
         monkeypatch.setattr(sys, "argv", ["orderbridge", "--log-level", "debug", *args, "--config", str(config)])
         capsys.readouterr()
         try:

@@ -214,6 +214,7 @@ class ShopCredentials(Credentials):
 
 
 class ShopSettings(SourceSettings):
+    process_step: bool = Field(default=False, description="run a 'process' step before delivery (and the charge)")
     charge_step: bool = Field(default=False, description="run a 'charge' step before delivery")
     confirm_at_first: bool = Field(default=False, description="confirm the whole order at its first shipment")
 
@@ -293,7 +294,9 @@ class ShopSource(SourceConnector):
             return None
 
     def workflow_steps(self, order: Order) -> list[WorkflowStep]:
-        return [WorkflowStep("charge", "Charge at the shop")] if self.settings.charge_step else []
+        wanted = [("process", "Process at the shop", self.settings.process_step),
+                  ("charge", "Charge at the shop", self.settings.charge_step)]
+        return [WorkflowStep(name, label) for name, label, on in wanted if on]
 
     async def run_workflow_step(self, step: str, order: StoredOrder, *, retry: bool = False) -> str:
         await self._post(f"/shop/orders/{order.external_id}/steps/{step}", {})

@@ -76,18 +76,20 @@ async def workflow(ctx: JobContext) -> None:
             row, order = await run_one(row, order)
 
     async def run_one(row: Any, order: StoredOrder | None) -> tuple[Any, StoredOrder | None]:
-        """Run one step; the order's next step if due now, and the order as read for this one
-        (its steps run one after the other within moments: the order is read for the first)."""
+        """Run one step; the order's next step, claimed, if due now, and the order as read for
+        this one (its steps run one after the other within moments: the order is read for the
+        first). A step handed on this way was claimed in the transaction that recorded the
+        previous one done."""
         def claim(conn: Any) -> Any:
             if not steps.claim(conn, w, row.id):
                 return None
-            if order is not None:
-                return order  # read for the order's first step
             return conn.execute(order_by_id(), {ROW_ID: row.order_id}).one()
 
-        claimed = await ctx.write(claim)
-        if claimed is None:
-            return None, None
+        claimed: Any = order
+        if order is None:
+            claimed = await ctx.write(claim)
+            if claimed is None:
+                return None, None
 
         async def step() -> str:
             nonlocal order
@@ -111,7 +113,10 @@ async def workflow(ctx: JobContext) -> None:
                     ctx.hub.wake(conn, int(backend_id), "deliver")
             # No status to recompute: a workflow step changes none of what the status derives
             # from (a delivery it releases goes from waiting to pending: "new" either way).
-            return next_step(order_steps)
+            following = next_step(order_steps)
+            if following is None or not steps.claim(conn, w, following.id):
+                return None
+            return following  # its intent committed with this step's result
 
         following = await ctx.write(done)
         ctx.count()

@@ -127,13 +127,23 @@ class Hub:
         return fn()
 
     async def in_ledger(self, fn: Callable[[Connection], T]) -> T:
-        """``fn(conn)`` in a transaction of its own (see ``ledger_work``), committed when this returns."""
+        """``fn(conn)`` in a transaction, committed when this returns.
 
-        def run() -> T:
-            with self.db.begin() as conn:
-                return fn(conn)
+        On PostgreSQL a transaction of its own, in a worker thread (see ``ledger_work``). On
+        SQLite it joins the group commit (``JobContext.write``), as the steps' writes do: run
+        here, committed in a worker thread. A transaction of its own here would wait, with the
+        event loop, for the write lock while a group's commit waits for the disk, and then wait
+        for the disk itself."""
+        if statements_wait(self.db):
 
-        return await self.ledger_work(run)
+            def run() -> T:
+                with self.db.begin() as conn:
+                    return fn(conn)
+
+            return await off_loop(run)
+        from orderbridge.engine.group_commit import group_commit
+
+        return await group_commit(self).run(fn)
 
     def route_for_source(self, conn: Connection, source_id: int) -> RouteRow | None:
         row = conn.execute(sa.select(t.routes).where(t.routes.c.source_id == source_id)).mappings().first()

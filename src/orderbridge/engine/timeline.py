@@ -32,9 +32,11 @@ def events_together(conn: Connection) -> Iterator[None]:
     """The order events written inside this block go in as one INSERT at its end (one statement
     where a batch of steps writes one event each). Use it around work that commits or rolls back
     as a whole (no savepoint that could roll back alone): the events are inserted at the block's
-    end, so a write that fails inside it takes its own events with it. Blocks do not nest."""
+    end, so a write that fails inside it takes its own events with it. A block inside another
+    joins it (its events go in at the outer block's end)."""
     if _HELD in conn.info:
-        raise RuntimeError("events_together does not nest")
+        yield
+        return
     held: list[dict[str, Any]] = []
     conn.info[_HELD] = held
     try:
@@ -44,6 +46,18 @@ def events_together(conn: Connection) -> Iterator[None]:
         del conn.info[_HELD]
     if held:
         conn.execute(_insert_event(), held)
+
+
+@contextlib.contextmanager
+def events_at_once(conn: Connection) -> Iterator[None]:
+    """Inside an ``events_together`` block, a stretch whose events are inserted as they come:
+    for work with savepoints of its own, where one rolled back must take its events with it."""
+    held = conn.info.pop(_HELD, None)
+    try:
+        yield
+    finally:
+        if held is not None:
+            conn.info[_HELD] = held
 
 
 @functools.cache
