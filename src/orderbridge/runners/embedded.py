@@ -17,12 +17,13 @@ import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from orderbridge.domain.models import utcnow
-from orderbridge.engine.hub import Hub
+from orderbridge.engine.hub import ConnectionRow, Hub
 from orderbridge.engine.jobs import RunResult, jobs_for, new_owner, run_job
 from orderbridge.ledger import schema as t
 
@@ -51,7 +52,7 @@ class EmbeddedRunner:
             self.hub.waker = self.wake
         try:
             while not self.stopping.is_set():
-                self._launch_due()
+                await self._launch_due()
                 try:
                     await asyncio.wait_for(self.stopping.wait(), timeout=self.tick)
                 except TimeoutError:
@@ -65,12 +66,16 @@ class EmbeddedRunner:
                 self.hub.waker = None
             log.info("embedded runner stopped")
 
-    def _launch_due(self) -> None:
-        now = utcnow()
-        with self.hub.db.connect() as conn:
+    async def _launch_due(self) -> None:
+        def read(conn: Connection) -> tuple[list[ConnectionRow], dict[tuple[int, str], Any]]:
             rows = self.hub.connections(conn, enabled_only=True)
-            due = {(r.connection_id, r.job): r.next_run_at for r in conn.execute(
+            return rows, {(r.connection_id, r.job): r.next_run_at for r in conn.execute(
                 sa.select(t.job_state.c.connection_id, t.job_state.c.job, t.job_state.c.next_run_at))}
+
+        # Through the hub's ledger work, as the jobs' own reads: on SQLite a read of its own on
+        # the event loop would wait, with the loop, for the write lock a commit holds.
+        rows, due = await self.hub.in_ledger(read)
+        now = utcnow()
         for row in rows:
             for spec in jobs_for(self.hub, row):
                 key = (row.id, spec.name)
