@@ -264,7 +264,7 @@ async def pull(ctx: JobContext, window: Window, via: str = "poll") -> dict[str, 
     async def flush() -> None:
         items = batch[:]
         batch.clear()
-        stored = await ctx.hub.in_ledger(lambda conn: store_items_in(conn, ctx.hub, ctx.row, items, via))
+        stored = await ctx.hub.in_transaction(lambda conn: store_items_in(conn, ctx.hub, ctx.row, items, via))
         for k, v in stored.items():
             tally[k] = tally.get(k, 0) + v
 
@@ -280,7 +280,7 @@ async def pull(ctx: JobContext, window: Window, via: str = "poll") -> dict[str, 
         read = entries[:]
         entries.clear()
         if window.skip_stored:
-            read = await ctx.hub.in_ledger(lambda conn: not_held(conn, ctx.row.id, read))
+            read = await ctx.hub.in_transaction(lambda conn: not_held(conn, ctx.row.id, read))
         await take(read)
 
     async for item in src.download(window):
