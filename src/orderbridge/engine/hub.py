@@ -142,10 +142,10 @@ class Hub:
 
     async def in_transaction(self, fn: Callable[[Connection], T]) -> T:
         """``fn(conn)`` in a transaction of its own (see ``ledger_work``): for the intake's pages,
-        which on SQLite keep the loop to themselves while read and stored. A page that waited for
-        a group's commit would stay in memory meanwhile, while other stores' pages are fetched
-        and parsed: the ten stores' first reads of a backlog at once (about a quarter more peak
-        memory at 10,000 orders)."""
+        which on SQLite keep the loop to themselves while read and stored (as ``ledger_work``
+        with ``intake.store_items``). A page that waited for a group's commit would stay in
+        memory meanwhile, while other stores' pages are fetched and parsed: the ten stores' first
+        reads of a backlog at once (about a quarter more peak memory at 10,000 orders)."""
 
         def run() -> T:
             with self.db.begin() as conn:

@@ -13,7 +13,6 @@ from typing import Any
 
 import sqlalchemy as sa
 from pydantic import ValidationError
-from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
 from orderbridge.connectors.base import DownloadedOrder, DownloadItem, SkippedOrder, SourceConnector, Window
@@ -29,7 +28,7 @@ from orderbridge.domain.validation import (
 from orderbridge.engine.context import JobContext, LookBack, read_cursor, write_cursor
 from orderbridge.engine.hub import ConnectionRow, Hub
 from orderbridge.engine.orders import delivered_among, ingest, ingest_new, order_json, stored_columns, update_stored
-from orderbridge.engine.timeline import alert, events_at_once
+from orderbridge.engine.timeline import alert
 from orderbridge.ledger import schema as t
 
 log = logging.getLogger("orderbridge.engine.intake")
@@ -46,22 +45,14 @@ def _workflow(src: SourceConnector, item: DownloadItem) -> list[Any]:
 
 
 def store_items(hub: Hub, row: ConnectionRow, read: list[DownloadItem | ReadEntry], via: str) -> dict[str, int]:
-    """Ingest a batch in a transaction of its own (see ``store_items_in``)."""
-    with hub.db.begin() as conn:
-        return store_items_in(conn, hub, row, read, via)
-
-
-def store_items_in(conn: Connection, hub: Hub, row: ConnectionRow, read: list[DownloadItem | ReadEntry],
-                   via: str) -> dict[str, int]:
-    """Ingest a batch in the caller's transaction (entries read unmapped are mapped first). New
-    orders are stored together; should that fail, and for every other item, each item is stored
-    in its own savepoint: one bad item never takes the others down."""
+    """Ingest a batch in one transaction (entries read unmapped are mapped first). New orders are
+    stored together; should that fail, and for every other item, each item is stored in its own
+    savepoint: one bad item never takes the others down."""
     src = hub.source(row)
     tally: dict[str, int] = {}
     stored: list[DownloadedOrder] = []
     items = [e.item() if isinstance(e, ReadEntry) else e for e in read]
-    # Each item's events go in with it, inside its savepoint: one rolled back takes them along.
-    with events_at_once(conn):
+    with hub.db.begin() as conn:
         route = hub.route_for_source(conn, row.id)
         known = _known(conn, row.id, [i.external_id for i in items if _usable_id(i.external_id)])
         fresh: dict[str, tuple[DownloadedOrder, list[Any]]] = {}
@@ -264,7 +255,7 @@ async def pull(ctx: JobContext, window: Window, via: str = "poll") -> dict[str, 
     async def flush() -> None:
         items = batch[:]
         batch.clear()
-        stored = await ctx.hub.in_transaction(lambda conn: store_items_in(conn, ctx.hub, ctx.row, items, via))
+        stored = await ctx.hub.ledger_work(lambda: store_items(ctx.hub, ctx.row, items, via))
         for k, v in stored.items():
             tally[k] = tally.get(k, 0) + v
 

@@ -48,18 +48,6 @@ def events_together(conn: Connection) -> Iterator[None]:
         conn.execute(_insert_event(), held)
 
 
-@contextlib.contextmanager
-def events_at_once(conn: Connection) -> Iterator[None]:
-    """Inside an ``events_together`` block, a stretch whose events are inserted as they come:
-    for work with savepoints of its own, where one rolled back must take its events with it."""
-    held = conn.info.pop(_HELD, None)
-    try:
-        yield
-    finally:
-        if held is not None:
-            conn.info[_HELD] = held
-
-
 @functools.cache
 def _insert_event() -> sa.Insert:
     return t.order_events.insert()
