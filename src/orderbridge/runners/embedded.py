@@ -17,7 +17,7 @@ import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from datetime import datetime
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -67,7 +67,7 @@ class EmbeddedRunner:
             log.info("embedded runner stopped")
 
     async def _launch_due(self) -> None:
-        def read(conn: Connection) -> tuple[list[ConnectionRow], dict[tuple[int, str], Any]]:
+        def read(conn: Connection) -> tuple[list[ConnectionRow], dict[tuple[int, str], datetime | None]]:
             rows = self.hub.connections(conn, enabled_only=True)
             return rows, {(r.connection_id, r.job): r.next_run_at for r in conn.execute(
                 sa.select(t.job_state.c.connection_id, t.job_state.c.job, t.job_state.c.next_run_at))}
