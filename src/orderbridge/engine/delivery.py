@@ -23,6 +23,7 @@ from orderbridge.engine.hub import RouteRow
 from orderbridge.engine.orders import clear_error, recompute_status, set_error
 from orderbridge.engine.rules import MappingRules, delivery_request, order_by_id, stored_order
 from orderbridge.engine.timeline import event
+from orderbridge.ledger import prepared
 from orderbridge.ledger import schema as t
 from orderbridge.ledger.prepared import ROW_ID
 
@@ -83,7 +84,7 @@ async def workflow(ctx: JobContext) -> None:
         def claim(conn: Any) -> Any:
             if not steps.claim(conn, w, row.id):
                 return None
-            return conn.execute(order_by_id(), {ROW_ID: row.order_id}).one()
+            return prepared.execute(conn, order_by_id(), {ROW_ID: row.order_id}).one()
 
         claimed: Any = order
         if order is None:
@@ -103,12 +104,12 @@ async def workflow(ctx: JobContext) -> None:
         def done(conn: Any) -> Any:
             steps.succeed(conn, w, row.id)
             event(conn, row.order_id, "workflow", f"{row.label}: done" + (f" ({note})" if note else ""))
-            order_steps = conn.execute(_steps_of_order(), {ROW_ID: row.order_id}).all()
+            order_steps = prepared.execute(conn, _steps_of_order(), {ROW_ID: row.order_id}).all()
             # The delivery waits for the steps that block it: released when the last of them is
             # done (a step after them leaves it as it is).
             blocked = any(s.blocks_delivery and s.state != steps.DONE for s in order_steps)
             if not blocked and any(s.id == row.id and s.blocks_delivery for s in order_steps):
-                backend_id = conn.execute(_release_delivery(), {ROW_ID: row.order_id}).scalar()
+                backend_id = prepared.execute(conn, _release_delivery(), {ROW_ID: row.order_id}).scalar()
                 if backend_id is not None:
                     ctx.hub.wake(conn, int(backend_id), "deliver")
             # No status to recompute: a workflow step changes none of what the status derives
@@ -214,7 +215,7 @@ async def _deliver_one(ctx: JobContext, backend: Any, routes: dict[int, _RouteOp
         return
     def prepare(conn: Any) -> Any:
         """The request to send, with the intent committed; None when it must not be sent now."""
-        order_row = conn.execute(order_by_id(), {ROW_ID: row.order_id}).one()
+        order_row = prepared.execute(conn, order_by_id(), {ROW_ID: row.order_id}).one()
         try:
             request = delivery_request(
                 conn, merchant_id=source.merchant_id, order_row=order_row, route_options=route.options,

@@ -23,6 +23,7 @@ from orderbridge.engine.orders import (
 )
 from orderbridge.engine.rules import order_columns, stored_order
 from orderbridge.engine.timeline import event, events_together
+from orderbridge.ledger import prepared
 from orderbridge.ledger import schema as t
 from orderbridge.ledger.prepared import ROW_ID
 
@@ -107,7 +108,7 @@ def record_shipments(ctx: JobContext, conn: Any, shipments: list[Shipment]) -> l
         if delivery is None and shipment.backend_order_id:
             # Not by our reference: by the backend's order id (its own index; an OR of the two
             # would scan every delivery of the backend).
-            delivery = conn.execute(_by_backend_order_id(), {"backend": ctx.row.id,
+            delivery = prepared.execute(conn, _by_backend_order_id(), {"backend": ctx.row.id,
                                                             "value": shipment.backend_order_id}).first()
         if delivery is None:
             outcomes.append("unmatched")
@@ -118,7 +119,7 @@ def record_shipments(ctx: JobContext, conn: Any, shipments: list[Shipment]) -> l
         recorded.add(shipment.external_id)
         order_id = int(delivery.order_id)
         data = shipment.model_dump(mode="json")
-        conn.execute(sh.insert(), {
+        prepared.execute(conn, _insert_shipment(), {
             "order_id": order_id, "backend_id": ctx.row.id, "external_id": shipment.external_id,
             "carrier": shipment.carrier, "service": shipment.service, "tracking_numbers": shipment.all_tracking(),
             "data": data, "shipped_at": shipment.shipped_at, "created_at": utcnow()})
@@ -196,12 +197,23 @@ def _plan_confirmation(ctx: JobContext, conn: Any, source_row: Any, order_id: in
             return False, fraction
         key, ids = WHOLE_ORDER, []
     exists = confirmed_whole if key == WHOLE_ORDER else bool(
-        conn.execute(_confirmation_of(), {"order_id": order_id, "key": key}).first())
+        prepared.execute(conn, _confirmation_of(), {"order_id": order_id, "key": key}).first())
     if exists:
         return False, fraction
-    conn.execute(t.confirmations.insert(), {"order_id": order_id, "key": key, "shipment_ids": ids,
-                                            "state": steps.PENDING, "attempts": 0, "last_error": "", "note": ""})
+    prepared.execute(conn, _insert_confirmation(), {
+        "order_id": order_id, "key": key, "shipment_ids": ids, "state": steps.PENDING, "attempts": 0,
+        "last_error": "", "note": ""})
     return True, fraction
+
+
+@functools.cache
+def _insert_shipment() -> Any:
+    return t.shipments.insert()
+
+
+@functools.cache
+def _insert_confirmation() -> Any:
+    return t.confirmations.insert()
 
 
 @functools.cache
@@ -236,12 +248,12 @@ async def upload(ctx: JobContext) -> None:
         def claim(conn: Any) -> Any:
             if not steps.claim(conn, c, row.id):
                 return None
-            order_row = conn.execute(_order_to_confirm(), {ROW_ID: row.order_id}).one()
+            order_row = prepared.execute(conn, _order_to_confirm(), {ROW_ID: row.order_id}).one()
             if row.shipment_ids:
                 shipped = conn.execute(_shipments_of_order().where(t.shipments.c.external_id.in_(row.shipment_ids)),
                                        {ROW_ID: row.order_id}).scalars().all()
             else:
-                shipped = conn.execute(_shipments_of_order(), {ROW_ID: row.order_id}).scalars().all()
+                shipped = prepared.execute(conn, _shipments_of_order(), {ROW_ID: row.order_id}).scalars().all()
             return order_row, shipped
 
         claimed = await ctx.write(claim)

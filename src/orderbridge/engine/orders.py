@@ -22,6 +22,7 @@ from orderbridge.domain.validation import utf8_safe
 from orderbridge.engine import steps
 from orderbridge.engine.hub import ConnectionRow, RouteRow
 from orderbridge.engine.timeline import event, event_row
+from orderbridge.ledger import prepared
 from orderbridge.ledger import schema as t
 from orderbridge.ledger.db import new_id
 from orderbridge.ledger.prepared import ROW_ID, select_by, update_by_id
@@ -73,7 +74,7 @@ def assign_cust_ref(conn: Connection, source: ConnectionRow, route: RouteRow | N
             return ref
         if taken is not None and ref in taken:
             continue
-        if not conn.execute(_cust_ref_used(), {"backend": route.backend_id, "ref": ref}).first():
+        if not prepared.execute(conn, _cust_ref_used(), {"backend": route.backend_id, "ref": ref}).first():
             return ref
     raise RuntimeError(f"no free cust_ref for {cust_po_no!r} after 100 candidates")
 
@@ -289,7 +290,7 @@ def update_stored(conn: Connection, existing: Any, item: DownloadedOrder, order:
     now = utcnow()
     if delivered is None:
         delivered = bool(delivered_among(conn, [order_id]))
-    conn.execute(update_by_id(o), {
+    prepared.execute(conn, update_by_id(o), {
         ROW_ID: order_id, "source_status": order.source_status[:60], "paid": order.paid, "updated_at": now,
         **({} if delivered else {"data": new_data, "raw": _jsonable(item.raw)})})
     if delivered:
@@ -343,8 +344,8 @@ def set_error(conn: Connection, order_id: int, code: str, message: str, fix: str
 
 
 def clear_error(conn: Connection, order_id: int) -> None:
-    conn.execute(update_by_id(t.orders), {ROW_ID: order_id, "error_code": "", "error_message": "", "error_fix": "",
-                                          "updated_at": utcnow()})
+    prepared.execute(conn, update_by_id(t.orders), {ROW_ID: order_id, "error_code": "", "error_message": "",
+                                                    "error_fix": "", "updated_at": utcnow()})
 
 
 # --------------------------------------------------------------------------------- status
@@ -353,8 +354,8 @@ def clear_error(conn: Connection, order_id: int) -> None:
 def shipped_fraction(conn: Connection, order_id: int, ordered: int | None = None) -> tuple[int, int]:
     """(units shipped, units ordered). A shipment that lists no lines ships the whole order."""
     if ordered is None:
-        ordered = int(conn.execute(units_ordered(), {ROW_ID: order_id}).scalar_one())
-    shipments = conn.execute(select_by(t.shipments, "order_id", "data"), {ROW_ID: order_id}).scalars()
+        ordered = int(prepared.execute(conn, units_ordered(), {ROW_ID: order_id}).scalar_one())
+    shipments = prepared.execute(conn, select_by(t.shipments, "order_id", "data"), {ROW_ID: order_id}).scalars()
     return units_shipped(shipments, ordered), ordered
 
 
@@ -407,7 +408,7 @@ def recompute_status(conn: Connection, order_id: int, fraction: tuple[int, int] 
     """Derive the order's status from its steps and shipments, and store it. ``fraction``: the
     order's (units shipped, units ordered), when the caller has just read them in this transaction;
     ``shipments``: the stored data of every shipment of the order, when the caller holds them."""
-    o = conn.execute(_status_inputs(), {ROW_ID: order_id}).one()
+    o = prepared.execute(conn, _status_inputs(), {ROW_ID: order_id}).one()
     ordered = int(o.ordered)
     if fraction is not None:
         shipped, ordered = fraction
@@ -431,7 +432,7 @@ def recompute_status(conn: Connection, order_id: int, fraction: tuple[int, int] 
     else:
         status = OrderStatus.AT_WMS
     if status != o.status:
-        conn.execute(update_by_id(t.orders), {ROW_ID: order_id, "status": status, "updated_at": utcnow()})
+        prepared.execute(conn, update_by_id(t.orders), {ROW_ID: order_id, "status": status, "updated_at": utcnow()})
     return str(status)
 
 

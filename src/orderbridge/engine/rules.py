@@ -11,12 +11,13 @@ from sqlalchemy.engine import Connection
 from orderbridge.config import RouteOptions
 from orderbridge.connectors.base import DeliveryRequest, StoredOrder, order_from_ledger
 from orderbridge.connectors.errors import DataError
+from orderbridge.ledger import prepared
 from orderbridge.ledger import schema as t
 from orderbridge.ledger.prepared import ROW_ID, select_by
 
 
 def aliases(conn: Connection, merchant_id: int) -> dict[str, str]:
-    return {r.alias: r.sku for r in conn.execute(select_by(t.sku_aliases, "merchant_id", "alias", "sku"),
+    return {r.alias: r.sku for r in prepared.execute(conn, select_by(t.sku_aliases, "merchant_id", "alias", "sku"),
                                                  {ROW_ID: merchant_id})}
 
 
@@ -28,7 +29,7 @@ def _ship_method_map() -> Any:
 
 
 def ship_method(conn: Connection, merchant_id: int, method: str) -> tuple[str, str] | None:
-    row = conn.execute(_ship_method_map(), {ROW_ID: merchant_id, "method": method}).first()
+    row = prepared.execute(conn, _ship_method_map(), {ROW_ID: merchant_id, "method": method}).first()
     return (row.carrier, row.service) if row else None
 
 

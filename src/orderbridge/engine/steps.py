@@ -14,6 +14,7 @@ from sqlalchemy.engine import Connection
 from orderbridge.config import RunnerConfig
 from orderbridge.connectors.errors import TransientError
 from orderbridge.domain.models import utcnow
+from orderbridge.ledger import prepared
 from orderbridge.ledger import schema as t
 from orderbridge.ledger.prepared import ROW_ID, update_by_id
 from orderbridge.logs import redact
@@ -39,7 +40,7 @@ def due_order(table: sa.Table) -> tuple[Any, Any]:
 
 def claim(conn: Connection, table: sa.Table, row_id: int) -> bool:
     """Record the intent: pending -> in_flight, attempts + 1. False if someone else has it."""
-    res = conn.execute(_claim(table), {ROW_ID: row_id, "intent_at": utcnow()})
+    res = prepared.execute(conn, _claim(table), {ROW_ID: row_id, "intent_at": utcnow()})
     return res.rowcount == 1
 
 
@@ -50,8 +51,8 @@ def _claim(table: sa.Table) -> sa.Update:
 
 
 def succeed(conn: Connection, table: sa.Table, row_id: int, **values: Any) -> None:
-    conn.execute(update_by_id(table), {ROW_ID: row_id, "state": DONE, "done_at": utcnow(), "last_error": "",
-                                       "next_attempt_at": None, "first_failure_at": None, **values})
+    prepared.execute(conn, update_by_id(table), {ROW_ID: row_id, "state": DONE, "done_at": utcnow(), "last_error": "",
+                                                 "next_attempt_at": None, "first_failure_at": None, **values})
 
 
 def backoff_seconds(attempts: int, runner: RunnerConfig, retry_after: float | None = None) -> float:

@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from orderbridge.domain.models import utcnow
+from orderbridge.ledger import prepared
 from orderbridge.ledger import schema as t
 from orderbridge.logs import redact
 
@@ -24,7 +25,7 @@ def event(conn: Connection, order_id: int, kind: str, message: str, data: dict[s
     if held is not None:
         held.append(row)
     else:
-        conn.execute(_insert_event(), row)
+        prepared.execute(conn, _insert_event(), row)
 
 
 @contextlib.contextmanager
@@ -45,7 +46,7 @@ def events_together(conn: Connection) -> Iterator[None]:
         # ``info`` belongs to the pooled connection: nothing may stay behind for its next user.
         del conn.info[_HELD]
     if held:
-        conn.execute(_insert_event(), held)
+        prepared.execute(conn, _insert_event(), held)
 
 
 @functools.cache
@@ -100,7 +101,7 @@ def alert(
 
 
 def resolve_alert(conn: Connection, key: str) -> None:
-    conn.execute(_resolve_alert(), {"key": key, "resolved_at": utcnow()})
+    prepared.execute(conn, _resolve_alert(), {"key": key, "resolved_at": utcnow()})
 
 
 @functools.cache
