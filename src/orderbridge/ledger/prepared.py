@@ -162,16 +162,13 @@ def _plan(conn: Connection, stmt: sa.Executable, keys: tuple[str, ...]) -> _Plan
 
 def _values(plan: _Plan, given: Mapping[str, Any]) -> list[Any] | dict[str, Any] | None:
     out = []
-    for p in plan.params:
-        if p.key in given:
-            value = given[p.key]
-        elif p.name in given:
-            value = given[p.name]
-        elif p.default is _REQUIRED:
-            return None  # Connection.execute says which value is missing
-        else:
-            value = p.default
-        out.append(value if p.process is None else p.process(value))
+    for key, name, default, process in plan.params:
+        value = given.get(key, _REQUIRED)
+        if value is _REQUIRED:
+            value = given.get(name, default)  # by its compiled name, else the value built in
+            if value is _REQUIRED:
+                return None  # Connection.execute says which value is missing
+        out.append(value if process is None else process(value))
     return out if plan.positional else {p.name: v for p, v in zip(plan.params, out, strict=True)}
 
 
@@ -182,7 +179,7 @@ def execute(conn: Connection, stmt: sa.Executable,
     parameter sets runs the statement for each (executemany), as ``Connection.execute`` does."""
     many = isinstance(params, list)
     sets: Sequence[Mapping[str, Any]] = params if isinstance(params, list) else [cast(Mapping[str, Any], params or {})]
-    plan = _plan_for(conn, stmt, tuple(sorted(sets[0]))) if sets else None
+    plan = _plan_for(conn, stmt, tuple(sets[0])) if sets else None
     values = _all_values(plan, sets, many) if plan is not None else None
     if plan is None or values is None:
         return conn.execute(stmt, [dict(p) for p in sets] if many else dict(sets[0]))
