@@ -149,3 +149,12 @@ def test_a_lost_connection_is_invalidated_as_sqlalchemy_would(engine: sa.Engine)
         assert conn.invalidated
     with engine.connect() as conn:  # the pool hands out a live connection again
         assert prepared.execute(conn, _select(), {ROW_ID: 4}).one().name == "item-4"
+
+
+def test_an_engine_whose_statements_are_watched_keeps_sqlalchemys_way(engine: sa.Engine) -> None:
+    seen: list[str] = []
+    sa.event.listen(engine, "before_cursor_execute", lambda *args: seen.append(args[2]))
+    with engine.begin() as conn:
+        result = prepared.execute(conn, _select(), {ROW_ID: 4})
+        assert not isinstance(result, FastResult) and result.one().name == "item-4"
+    assert len(seen) == 1 and seen[0].startswith("SELECT")

@@ -101,15 +101,11 @@ class FastResult:
         return self._rows[0] if self._rows else None
 
     def one(self) -> Any:
-        if len(self._rows) != 1:
-            raise sa.exc.NoResultFound("No row was found when one was required") if not self._rows else \
-                sa.exc.MultipleResultsFound("Multiple rows were found when exactly one was required")
-        return self._rows[0]
-
-    def one_or_none(self) -> Any:
+        if not self._rows:
+            raise sa.exc.NoResultFound("No row was found when one was required")
         if len(self._rows) > 1:
-            raise sa.exc.MultipleResultsFound("Multiple rows were found when one or none was required")
-        return self.first()
+            raise sa.exc.MultipleResultsFound("Multiple rows were found when exactly one was required")
+        return self._rows[0]
 
     def scalar(self) -> Any:
         return self._rows[0][0] if self._rows else None
