@@ -119,7 +119,7 @@ def record_shipments(ctx: JobContext, conn: Any, shipments: list[Shipment]) -> l
         recorded.add(shipment.external_id)
         order_id = int(delivery.order_id)
         data = shipment.model_dump(mode="json")
-        prepared.execute(conn, _insert_shipment(), {
+        prepared.execute(conn, prepared.insert_into(t.shipments), {
             "order_id": order_id, "backend_id": ctx.row.id, "external_id": shipment.external_id,
             "carrier": shipment.carrier, "service": shipment.service, "tracking_numbers": shipment.all_tracking(),
             "data": data, "shipped_at": shipment.shipped_at, "created_at": utcnow()})
@@ -200,20 +200,10 @@ def _plan_confirmation(ctx: JobContext, conn: Any, source_row: Any, order_id: in
         prepared.execute(conn, _confirmation_of(), {"order_id": order_id, "key": key}).first())
     if exists:
         return False, fraction
-    prepared.execute(conn, _insert_confirmation(), {
+    prepared.execute(conn, prepared.insert_into(t.confirmations), {
         "order_id": order_id, "key": key, "shipment_ids": ids, "state": steps.PENDING, "attempts": 0,
         "last_error": "", "note": ""})
     return True, fraction
-
-
-@functools.cache
-def _insert_shipment() -> Any:
-    return t.shipments.insert()
-
-
-@functools.cache
-def _insert_confirmation() -> Any:
-    return t.confirmations.insert()
 
 
 @functools.cache

@@ -31,7 +31,7 @@ from orderbridge.engine.hub import ConnectionRow, Hub
 from orderbridge.engine.timeline import alert, resolve_alert
 from orderbridge.ledger import schema as t
 from orderbridge.ledger.db import new_id
-from orderbridge.ledger.prepared import ROW_ID, update_by_id
+from orderbridge.ledger.prepared import ROW_ID, insert_into, update_by_id
 from orderbridge.logs import redact
 
 log = logging.getLogger("orderbridge.jobs")
@@ -139,11 +139,6 @@ def _take_lease(holder_dead: bool) -> Any:
 
 
 @functools.cache
-def _insert_run() -> Any:
-    return t.job_runs.insert()
-
-
-@functools.cache
 def _give_back() -> Any:
     js = t.job_state
     return js.update().where(_this_job(), js.c.lease_owner == sa.bindparam("owner"))
@@ -192,7 +187,7 @@ async def run_job(hub: Hub, row: ConnectionRow, job: str, owner: str | None = No
     def lease(conn: Connection) -> int | None:  # the lease and the run's record in one transaction
         if not _acquire(conn, hub, row.id, job, owner):
             return None
-        return new_id(conn.execute(_insert_run(), {
+        return new_id(conn.execute(insert_into(t.job_runs), {
             "connection_id": row.id, "job": job, "owner": owner, "started_at": ctx.started, "status": "running",
             "processed": 0, "error": ""}))
 

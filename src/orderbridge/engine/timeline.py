@@ -25,7 +25,7 @@ def event(conn: Connection, order_id: int, kind: str, message: str, data: dict[s
     if held is not None:
         held.append(row)
     else:
-        prepared.execute(conn, _insert_event(), row)
+        prepared.execute(conn, prepared.insert_into(t.order_events), row)
 
 
 @contextlib.contextmanager
@@ -46,12 +46,7 @@ def events_together(conn: Connection) -> Iterator[None]:
         # ``info`` belongs to the pooled connection: nothing may stay behind for its next user.
         del conn.info[_HELD]
     if held:
-        prepared.execute(conn, _insert_event(), held)
-
-
-@functools.cache
-def _insert_event() -> sa.Insert:
-    return t.order_events.insert()
+        prepared.execute(conn, prepared.insert_into(t.order_events), held)
 
 
 def event_row(order_id: int, at: datetime, kind: str, message: str, data: dict[str, Any] | None = None

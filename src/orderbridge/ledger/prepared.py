@@ -40,6 +40,12 @@ def update_by_id(table: sa.Table) -> sa.Update:
 
 
 @functools.cache
+def insert_into(table: sa.Table) -> sa.Insert:
+    """``INSERT INTO table (<the columns given at execution>)``."""
+    return table.insert()
+
+
+@functools.cache
 def select_by(table: sa.Table, key: str, *columns: str) -> sa.Select[Any]:
     """``SELECT columns FROM table WHERE key = :row_id``."""
     return sa.select(*(table.c[c] for c in columns)).where(table.c[key] == sa.bindparam(ROW_ID))
