@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import logging
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -58,10 +60,9 @@ async def workflow(ctx: JobContext) -> None:
 
     rows = await ctx.hub.in_ledger(due)
 
-    def next_step(order_steps: list[Any]) -> Any:
+    def next_step(order_steps: list[_Step]) -> _Step | None:
         # The order's next step, when it is due now: an order goes through its steps one after
-        # the other in one go, rather than each step waiting for every other order's. Read by
-        # the order (two or three rows through its own index), then judged here.
+        # the other in one go, rather than each step waiting for every other order's.
         for step in order_steps:
             if step.sending_canceled:
                 return None
@@ -72,58 +73,82 @@ async def workflow(ctx: JobContext) -> None:
         return None
 
     async def run(first: Any) -> None:
-        row, order = first, None
+        row: Any = first
+        held: tuple[StoredOrder | None, list[_Step]] | None = None
         while row is not None:
-            row, order = await run_one(row, order)
+            row, held = await run_one(row, held)
 
-    async def run_one(row: Any, order: StoredOrder | None) -> tuple[Any, StoredOrder | None]:
-        """Run one step; the order's next step, claimed, if due now, and the order as read for
-        this one (its steps run one after the other within moments: the order is read for the
-        first). A step handed on this way was claimed in the transaction that recorded the
-        previous one done."""
+    async def run_one(row: Any, held: tuple[StoredOrder | None, list[_Step]] | None
+                      ) -> tuple[Any, tuple[StoredOrder | None, list[_Step]] | None]:
+        """Run one step; the order's next step, claimed, if due now, with the order and its steps
+        as read for the first (its steps run one after the other within moments). A step handed on
+        this way was claimed in the transaction that recorded the previous one done.
+
+        The steps are read once, with the order: only this job (holding the connection's workflow
+        lease) records a step done, and what others do meanwhile (a cancellation, a retry asked
+        for) is guarded by the conditional claims and release below."""
         def claim(conn: Any) -> Any:
             if not steps.claim(conn, w, row.id):
                 return None
-            return prepared.execute(conn, order_by_id(), {ROW_ID: row.order_id}).one()
+            order_row = prepared.execute(conn, order_by_id(), {ROW_ID: row.order_id}).one()
+            return order_row, [_Step(*s) for s in prepared.execute(conn, _steps_of_order(), {ROW_ID: row.order_id})]
 
-        claimed: Any = order
-        if order is None:
+        if held is None:
             claimed = await ctx.write(claim)
             if claimed is None:
                 return None, None
+            order_row, order_steps = claimed
+            order = None
+        else:
+            order_row, (order, order_steps) = None, held
 
         async def step() -> str:
             nonlocal order
-            order = order or stored_order(claimed)
+            order = order or stored_order(order_row)
             return await src.run_workflow_step(row.name, order, retry=row.attempts > 0)
 
         note = await attempt(ctx, w, row, row.label, step)
         if failed(note):
             return None, None
+        after = [dataclasses.replace(s, state=steps.DONE) if s.id == row.id else s for s in order_steps]
 
         def done(conn: Any) -> Any:
             steps.succeed(conn, w, row.id)
             event(conn, row.order_id, "workflow", f"{row.label}: done" + (f" ({note})" if note else ""))
-            order_steps = prepared.execute(conn, _steps_of_order(), {ROW_ID: row.order_id}).all()
             # The delivery waits for the steps that block it: released when the last of them is
             # done (a step after them leaves it as it is).
-            blocked = any(s.blocks_delivery and s.state != steps.DONE for s in order_steps)
-            if not blocked and any(s.id == row.id and s.blocks_delivery for s in order_steps):
+            blocked = any(s.blocks_delivery and s.state != steps.DONE for s in after)
+            if not blocked and any(s.id == row.id and s.blocks_delivery for s in after):
                 backend_id = prepared.execute(conn, _release_delivery(), {ROW_ID: row.order_id}).scalar()
                 if backend_id is not None:
                     ctx.hub.wake(conn, int(backend_id), "deliver")
             # No status to recompute: a workflow step changes none of what the status derives
             # from (a delivery it releases goes from waiting to pending: "new" either way).
-            following = next_step(order_steps)
+            following = next_step(after)
             if following is None or not steps.claim(conn, w, following.id):
                 return None
             return following  # its intent committed with this step's result
 
         following = await ctx.write(done)
         ctx.count()
-        return following, order
+        return following, (order, after)
 
     await ctx.each(rows, run)
+
+
+@dataclass(frozen=True)
+class _Step:
+    """An order's workflow step as the workflow run holds it (``_steps_of_order``'s columns)."""
+
+    id: int
+    order_id: int
+    name: str
+    label: str
+    attempts: int
+    state: str
+    next_attempt_at: datetime | None
+    blocks_delivery: bool
+    sending_canceled: bool
 
 
 @functools.cache

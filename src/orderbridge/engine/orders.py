@@ -97,7 +97,7 @@ def _line_rows(order_id: int, order: Order) -> list[dict[str, Any]]:
 
 def _insert_lines(conn: Connection, order_id: int, order: Order) -> None:
     conn.execute(t.order_lines.delete().where(t.order_lines.c.order_id == order_id))
-    conn.execute(t.order_lines.insert(), _line_rows(order_id, order))
+    prepared.execute(conn, prepared.insert_into(t.order_lines), _line_rows(order_id, order))
 
 
 def _create_steps(conn: Connection, order_id: int, wf: list[WorkflowStep], route: RouteRow | None,
@@ -135,7 +135,7 @@ class _NewRows:
         blocking = any(step.blocks_delivery for step in wf)
         self.deliveries.append({
             "order_id": order_id, "backend_id": route.backend_id, "cust_ref": cust_ref,
-            "idempotency_key": idempotency_key(route.backend_id, cust_ref),
+            "idempotency_key": idempotency_key(route.backend_id, cust_ref), "backend_order_id": "",
             "state": steps.WAITING if (blocking or hold) else steps.PENDING,
             "attempts": 0, "last_error": "waiting for source workflow" if blocking else ""})
         if hold:
@@ -146,7 +146,7 @@ class _NewRows:
         for table, values in ((t.order_lines, self.lines), (t.order_events, self.events),
                               (t.workflow_steps, self.steps), (t.deliveries, self.deliveries)):
             if values:
-                conn.execute(table.insert(), values)
+                prepared.execute(conn, prepared.insert_into(table), values)
         if self.held:
             conn.execute(t.orders.update().where(t.orders.c.id.in_(self.held)).values(on_hold=True))
 

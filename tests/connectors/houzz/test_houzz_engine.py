@@ -118,6 +118,52 @@ def test_one_workflow_run_takes_each_order_through_all_its_steps(tmp_path: Any, 
     assert [admin.status(a, oid) for oid in placed] == ["Charged"] * 5
 
 
+def test_an_order_cancelled_between_its_steps_goes_no_further(tmp_path: Any, url: str, admin: Admin,
+                                                              wms: ShopAdmin) -> None:
+    """The workflow run holds an order's steps as read with the order; a cancellation recorded
+    while its Process call is under way still stops its Charge, and its delivery is not released."""
+    import asyncio
+
+    from orderbridge.domain.models import Cancellation
+    from orderbridge.engine.cancels import record_cancellation
+    from orderbridge.engine.jobs import run_job
+
+    acc = admin.account()
+    a = acc["acct"]
+    cancelled, other = admin.order(a), admin.order(a)
+    hub = make_hub(tmp_path, url, acc, wms.url, {})
+
+    async def go() -> None:
+        with hub.db.connect() as conn:
+            row = next(r for r in hub.connections(conn) if r.name == "houzz")
+        assert (await run_job(hub, row, "download")).status == "ok"
+        src = hub.source(row)
+        run_step = src.run_workflow_step
+
+        async def step(name: str, order: Any, *, retry: bool = False) -> str:
+            note = await run_step(name, order, retry=retry)
+            if name == "process" and order.external_id == cancelled:
+                with hub.db.begin() as conn:
+                    record_cancellation(conn, hub, row, Cancellation(external_id=cancelled, reason="buyer"))
+            return note
+
+        src.run_workflow_step = step  # type: ignore[method-assign]
+        run = await run_job(hub, row, "workflow")
+        assert run.status == "ok" and run.processed == 3, run  # Process of both, Charge of the other
+        await hub.aclose()
+
+    asyncio.run(go())
+    assert (admin.status(a, cancelled), admin.status(a, other)) == ("InProduction", "Charged")
+    with hub.db.connect() as conn:
+        rows = conn.execute(sa.select(t.orders.c.external_id, t.workflow_steps.c.name, t.workflow_steps.c.state,
+                                      t.deliveries.c.state.label("delivery"))
+                            .join(t.workflow_steps, t.workflow_steps.c.order_id == t.orders.c.id)
+                            .join(t.deliveries, t.deliveries.c.order_id == t.orders.c.id)).all()
+    assert {(r.external_id, r.name): (r.state, r.delivery) for r in rows} == {
+        (cancelled, "process"): ("done", "canceled"), (cancelled, "charge"): ("canceled", "canceled"),
+        (other, "process"): ("done", "pending"), (other, "charge"): ("done", "pending")}
+
+
 def _downloads(hub: Hub, *between: Any) -> None:
     """Run the download job once, then once after each of ``between`` (changes at Houzz), in one
     event loop: the connector, and what it remembers between polls, lives across the runs."""
