@@ -5,20 +5,29 @@ store's orders, processes and charges them at Houzz, creates them in TradeGecko 
 customer first, as the hub does), picks up the warehouse's shipments, confirms them to Houzz and
 pushes the final stock levels. Nothing else: no ledger, no re-reads before writes, no retries, no
 rate budget, no cancellation checks. The time it takes is the limit set by the APIs themselves.
+
+It runs in a process of its own, as the hub does (``run_in_process``): each side's client has a
+core's worth of event loop to itself, and the CPU it used is measured alike (``getrusage``).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
+import resource
+import signal
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from multiprocessing.connection import Connection
 from typing import Any
 from xml.etree import ElementTree as ET
 
 from benchmarks.world import TG_TOKEN, HouzzStore, World
+from orderbridge import event_loop
 from orderbridge.connectors.http import ApiClient, HttpResponse, RateSpec
 
 PAGE = 1000  # Houzz getOrders page
@@ -36,12 +45,28 @@ class NoBudget:
         return None
 
 
+@dataclass(frozen=True)
+class Target:
+    """What the floor needs of the world (sent to its process): the APIs, the stores, the SKUs."""
+
+    houzz_url: str
+    tradegecko_url: str
+    stores: list[HouzzStore]
+    skus: list[str]
+    orders: int
+
+    @classmethod
+    def of(cls, world: World) -> Target:
+        return cls(world.houzz.url, world.tradegecko.url, world.stores, world.skus, len(world.order_ids))
+
+
 @dataclass
 class Floor:
-    world: World
+    world: Target
     concurrency: int = 8
     poll_seconds: float = 1.0
     confirmed: int = 0
+    on_confirm: Callable[[int], None] | None = None  # told the count after each confirmation
     variant_of: dict[str, int] = field(default_factory=dict)
     backend_ref: dict[int, tuple[HouzzStore, str]] = field(default_factory=dict)  # TG order id -> source order
     seen_fulfillments: set[int] = field(default_factory=set)
@@ -52,7 +77,7 @@ class Floor:
                 "X-HOUZZ-API-SSL-TOKEN": store.token}
 
     async def _houzz_read(self, http: ApiClient, store: HouzzStore, params: dict[str, Any]) -> Any:
-        r = await http.request("GET", f"{self.world.houzz.url}/api", params={"format": "json", **params},
+        r = await http.request("GET", f"{self.world.houzz_url}/api", params={"format": "json", **params},
                                headers=self._houzz_headers(store))
         data = r.json()
         if data.get("Ack") != "Success":
@@ -64,14 +89,14 @@ class Floor:
         el = ET.Element(root)
         for name, value in fields:
             ET.SubElement(el, name).text = value
-        r = await http.request("POST", f"{self.world.houzz.url}/api", params={"format": "xml", "method": method},
+        r = await http.request("POST", f"{self.world.houzz_url}/api", params={"format": "xml", "method": method},
                                headers={**self._houzz_headers(store), "Content-Type": "text/xml"},
                                content=ET.tostring(el, encoding="utf-8"))
         if b"<Ack>Success</Ack>" not in r.content:
             raise FloorError(f"Houzz refused {method} {fields[:2]}: {r.text[:300]}")
 
     async def _tg(self, http: ApiClient, method: str, path: str, **kwargs: Any) -> HttpResponse:
-        r = await http.request(method, f"{self.world.tradegecko.url}{path}",
+        r = await http.request(method, f"{self.world.tradegecko_url}{path}",
                                headers={"Authorization": f"Bearer {TG_TOKEN}"}, **kwargs)
         if r.status_code >= 400:
             raise FloorError(f"TradeGecko refused {method} {path}: {r.status_code} {r.text[:300]}")
@@ -87,7 +112,7 @@ class Floor:
         try:
             await self._variants(http)
             deliver_gate = asyncio.Semaphore(self.concurrency)
-            total = len(self.world.order_ids)
+            total = self.world.orders
             pickup = asyncio.create_task(self._shipments(http, total))
             await asyncio.gather(*(self._store(http, store, deliver_gate) for store in self.world.stores))
             await pickup
@@ -163,6 +188,8 @@ class Floor:
                 await self._houzz_update(http, store, "updateOrder", "UpdateOrderRequest", [
                     ("OrderId", oid), ("Action", "Ship"), ("ShippingMethod", carrier), ("TrackingNumber", tracking)])
             self.confirmed += 1
+            if self.on_confirm is not None:
+                self.on_confirm(self.confirmed)
 
         while self.confirmed + len([c for c in confirms if not c.done()]) < total:
             polled_at = datetime.now(UTC) - timedelta(seconds=2)
@@ -210,3 +237,24 @@ class Floor:
                         ("SKU", sku), ("Action", "update"), ("Quantity", str(max(0, int(qty))))])
 
             await asyncio.gather(*(push(sku, qty) for sku, qty in available.items()))
+
+
+def run_in_process(target: Target, concurrency: int, confirmed: Any, pipe: Connection) -> None:
+    """Inside the floor's process: run it, then send its wall time and what the process used
+    (``confirmed``: a shared counter the bench reads for its progress)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl+C is the bench's to handle
+
+    def seen(count: int) -> None:
+        confirmed.value = count
+
+    floor = Floor(target, concurrency=concurrency, on_confirm=seen)
+    report: dict[str, Any] = {"error": ""}
+    try:
+        report["seconds"] = event_loop.run(floor.run())
+    except BaseException as exc:
+        report["error"] = f"{type(exc).__name__}: {exc}"
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    report.update(cpu_seconds=usage.ru_utime + usage.ru_stime, peak_rss_mb=usage.ru_maxrss / 1024,
+                  confirmed=floor.confirmed)
+    with contextlib.suppress(OSError):  # the bench may have given up on this process already
+        pipe.send(report)

@@ -30,6 +30,11 @@ def _fmt(value: Any) -> str:
     return str(value)
 
 
+def _client(run: dict[str, Any]) -> dict[str, Any]:
+    result: dict[str, Any] = run.get("hub") or run.get("client") or {}
+    return result
+
+
 def table(report: dict[str, Any]) -> Table:
     opts = report["options"]
     if "orders" not in opts:  # latency mode
@@ -60,9 +65,10 @@ def table(report: dict[str, Any]) -> Table:
             str(r.get("confirmed_at_seconds", {}).get(k, "-")) for k in ("first", "half", "all"))),
         ("API calls / order", lambda r: r["calls"]["per_order"]),
         ("calls answered 429", lambda r: r["calls"]["answered_429"]),
-        ("hub CPU s / 1,000 orders", lambda r: r.get("hub", {}).get("cpu_seconds_per_1000_orders")),
+        # The client's process: the hub's, or the floor's own.
+        ("client CPU s / 1,000 orders", lambda r: _client(r).get("cpu_seconds_per_1000_orders")),
         ("sandboxes CPU s / 1,000 orders", lambda r: r.get("sandbox_cpu_seconds_per_1000_orders")),
-        ("hub peak RSS (MB)", lambda r: r.get("hub", {}).get("peak_rss_mb")),
+        ("client peak RSS (MB)", lambda r: _client(r).get("peak_rss_mb")),
         ("lost orders", lambda r: r["lost_orders"]),
         ("duplicated orders", lambda r: r["duplicated_orders"]),
         ("lost confirmations", lambda r: r["lost_confirmations"]),
@@ -76,6 +82,8 @@ def table(report: dict[str, Any]) -> Table:
         t.add_row(f"  {kind} / order", *(_fmt(report[name]["calls"]["per_order_by_kind"].get(kind)) for name in runs))
     if "ratio_to_floor" in report:
         t.add_row("[bold]orderbridge time / floor time[/]", _fmt(report["ratio_to_floor"]), "1")
+    if report.get("cpu_ratio_to_floor") is not None:
+        t.add_row("orderbridge client CPU / floor client CPU", _fmt(report["cpu_ratio_to_floor"]), "1")
     for api, lim in report.get("rate_limits", {}).items():
         t.add_row(f"{api}: share of allowed call rate", _fmt(lim["share_of_allowed"]), *([""] * (len(runs) - 1)))
         t.add_row(f"{api}: share of calls answered 429", _fmt(lim["share_429"]), *([""] * (len(runs) - 1)))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import multiprocessing
 import os
 import tempfile
 import time
@@ -14,7 +15,8 @@ from typing import Any
 
 import httpx
 
-from benchmarks.floor import Floor
+from benchmarks.floor import Target as FloorTarget
+from benchmarks.floor import run_in_process as floor_process
 from benchmarks.ledger import fresh_ledger
 from benchmarks.metrics import CallLog, end_state, inventory_mismatches, percentile, sandbox_cpu_seconds
 from benchmarks.runner import HubSpec, Runner, check_runner, make_runner
@@ -225,9 +227,13 @@ async def run_hub(opts: BenchOptions, world: World, workdir: Path, progress: Pro
 
 async def run_floor(opts: BenchOptions, world: World, progress: Progress) -> dict[str, Any]:
     logs = [CallLog("houzz", world.houzz.url), CallLog("tradegecko", world.tradegecko.url)]
-    floor = Floor(world, concurrency=opts.concurrency)
     milestones = Milestones(len(world.order_ids))
     progress = milestones.tracking(progress)
+    ctx = multiprocessing.get_context("spawn")
+    confirmed = ctx.Value("q", 0, lock=False)  # written by the floor's process alone
+    ours, theirs = ctx.Pipe(duplex=False)
+    proc = ctx.Process(target=floor_process, args=(FloorTarget.of(world), opts.concurrency, confirmed, theirs),
+                       name="orderbridge-bench-floor", daemon=True)
     async with httpx.AsyncClient() as http:
         tasks = [asyncio.create_task(Warehouse(world, opts.concurrency).run()),
                  *(asyncio.create_task(log.follow(http)) for log in logs)]
@@ -236,23 +242,34 @@ async def run_floor(opts: BenchOptions, world: World, progress: Progress) -> dic
         async def report() -> None:
             while True:
                 await asyncio.sleep(1.0)
-                progress({"phase": "floor", "confirmed": floor.confirmed, "orders": len(world.order_ids),
+                progress({"phase": "floor", "confirmed": int(confirmed.value), "orders": len(world.order_ids),
                           "elapsed": round(time.monotonic() - started, 1), "calls": sum(log.total for log in logs)})
 
         ticker = asyncio.create_task(report())
+        proc.start()
+        theirs.close()
         try:
-            seconds = await asyncio.wait_for(floor.run(), opts.timeout)
+            if not await asyncio.to_thread(ours.poll, opts.timeout):
+                raise TimeoutError(f"the floor did not finish within {opts.timeout:.0f} s")
+            result: dict[str, Any] = await asyncio.to_thread(ours.recv)
             sandbox_cpu = _used_since(sandbox_cpu, world)
         finally:
             for task in [*tasks, ticker]:
                 task.cancel()
             await asyncio.gather(*tasks, ticker, return_exceptions=True)
+            await asyncio.to_thread(proc.join, 10)
+            if proc.is_alive():
+                proc.kill()
+        if result["error"]:
+            raise RuntimeError(f"the floor failed: {result['error']}")
         for log in logs:
             await log.poll(http)
-    milestones.see(seconds, floor.confirmed)  # it may finish between two samples
+    seconds = float(result["seconds"])
+    milestones.see(seconds, int(result["confirmed"]))  # it may finish between two samples
     state = await asyncio.to_thread(end_state, world, check_inventory=True)
     return {"finished": True, "seconds": seconds, "state": state, "logs": logs, "confirmed_at": milestones.at,
-            "sandbox_cpu": sandbox_cpu}
+            "sandbox_cpu": sandbox_cpu, "client": {"cpu_seconds": round(result["cpu_seconds"], 3),
+                                                   "peak_rss_mb": round(result["peak_rss_mb"], 1)}}
 
 
 def _used_since(before: float | None, world: World) -> float | None:
@@ -292,6 +309,9 @@ def _figures(result: dict[str, Any], orders: int) -> dict[str, Any]:
     usage = result.get("usage")
     if usage is not None:
         out["hub"] = {**asdict(usage), "cpu_seconds_per_1000_orders": round(usage.cpu_seconds / orders * 1000, 2)}
+    client = result.get("client")
+    if client is not None:  # the floor's own process
+        out["client"] = {**client, "cpu_seconds_per_1000_orders": round(client["cpu_seconds"] / orders * 1000, 2)}
     return out
 
 
@@ -336,6 +356,9 @@ async def run_bench(opts: BenchOptions, progress: Progress) -> dict[str, Any]:
                 stop_world(world)
             report["floor"] = _figures(floor, opts.orders)
             report["ratio_to_floor"] = round(hub["seconds"] / floor["seconds"], 3) if floor["seconds"] else None
+            # The client side alone: what the hub's process used against what the floor's did.
+            hub_cpu, floor_cpu = hub["usage"].cpu_seconds if hub.get("usage") else None, floor["client"]["cpu_seconds"]
+            report["cpu_ratio_to_floor"] = round(hub_cpu / floor_cpu, 3) if hub_cpu and floor_cpu else None
     return report
 
 

@@ -66,6 +66,10 @@ def test_small_bench_on_sqlite_with_the_floor(tmp_path: Path) -> None:
     assert "houzz getOrder" not in floor["calls"]["per_order_by_kind"]
     assert floor["calls"]["per_order"] < hub["calls"]["per_order"]
     assert report["ratio_to_floor"] == pytest.approx(hub["seconds"] / floor["seconds"], rel=0.01)
+    # The floor ran in a process of its own, its CPU measured as the hub's is.
+    assert 0 < floor["client"]["cpu_seconds"] and 20 < floor["client"]["peak_rss_mb"]
+    assert report["cpu_ratio_to_floor"] == pytest.approx(hub["hub"]["cpu_seconds"] / floor["client"]["cpu_seconds"],
+                                                         rel=0.01)
     # Both sides' runs made the sandboxes work, and the table shows it.
     assert hub["sandbox_cpu_seconds_per_1000_orders"] > 0 and floor["sandbox_cpu_seconds_per_1000_orders"] > 0
 

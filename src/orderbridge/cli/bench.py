@@ -73,7 +73,7 @@ def bench(
             live.update(Text(f"{p['phase']}: {p['confirmed']:,} of {p['orders']:,} orders confirmed, "
                              f"{p['calls']:,} API calls, {p['elapsed']} s"))
 
-    tune_for_long_run()  # the bench's own process (warehouse, call logs, the floor's client) shares the cores
+    tune_for_long_run()  # the bench's own process (warehouse, call logs) shares the cores
     try:
         if live:
             live.start()
