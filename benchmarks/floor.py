@@ -26,6 +26,7 @@ from multiprocessing.connection import Connection
 from typing import Any
 from xml.etree import ElementTree as ET
 
+from benchmarks.runner import own_peak_rss_mb
 from benchmarks.world import TG_TOKEN, HouzzStore, World
 from orderbridge import event_loop
 from orderbridge.connectors.http import ApiClient, HttpResponse, RateSpec
@@ -254,7 +255,7 @@ def run_in_process(target: Target, concurrency: int, confirmed: Any, pipe: Conne
     except BaseException as exc:
         report["error"] = f"{type(exc).__name__}: {exc}"
     usage = resource.getrusage(resource.RUSAGE_SELF)
-    report.update(cpu_seconds=usage.ru_utime + usage.ru_stime, peak_rss_mb=usage.ru_maxrss / 1024,
+    report.update(cpu_seconds=usage.ru_utime + usage.ru_stime, peak_rss_mb=own_peak_rss_mb(),
                   confirmed=floor.confirmed)
     with contextlib.suppress(OSError):  # the bench may have given up on this process already
         pipe.send(report)

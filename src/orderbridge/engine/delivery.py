@@ -91,7 +91,8 @@ async def workflow(ctx: JobContext) -> None:
             if not steps.claim(conn, w, row.id):
                 return None
             order_row = prepared.execute(conn, order_by_id(), {ROW_ID: row.order_id}).one()
-            return order_row, [_Step(*s) for s in prepared.execute(conn, _steps_of_order(), {ROW_ID: row.order_id})]
+            order_steps = prepared.execute(conn, _steps_of_order(), {ROW_ID: row.order_id})
+            return order_row, [_Step(**s._mapping) for s in order_steps]
 
         if held is None:
             claimed = await ctx.write(claim)
