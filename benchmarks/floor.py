@@ -63,7 +63,7 @@ class Target:
 
 @dataclass
 class Floor:
-    world: Target
+    target: Target
     concurrency: int = 8
     poll_seconds: float = 1.0
     confirmed: int = 0
@@ -78,7 +78,7 @@ class Floor:
                 "X-HOUZZ-API-SSL-TOKEN": store.token}
 
     async def _houzz_read(self, http: ApiClient, store: HouzzStore, params: dict[str, Any]) -> Any:
-        r = await http.request("GET", f"{self.world.houzz_url}/api", params={"format": "json", **params},
+        r = await http.request("GET", f"{self.target.houzz_url}/api", params={"format": "json", **params},
                                headers=self._houzz_headers(store))
         data = r.json()
         if data.get("Ack") != "Success":
@@ -90,14 +90,14 @@ class Floor:
         el = ET.Element(root)
         for name, value in fields:
             ET.SubElement(el, name).text = value
-        r = await http.request("POST", f"{self.world.houzz_url}/api", params={"format": "xml", "method": method},
+        r = await http.request("POST", f"{self.target.houzz_url}/api", params={"format": "xml", "method": method},
                                headers={**self._houzz_headers(store), "Content-Type": "text/xml"},
                                content=ET.tostring(el, encoding="utf-8"))
         if b"<Ack>Success</Ack>" not in r.content:
             raise FloorError(f"Houzz refused {method} {fields[:2]}: {r.text[:300]}")
 
     async def _tg(self, http: ApiClient, method: str, path: str, **kwargs: Any) -> HttpResponse:
-        r = await http.request(method, f"{self.world.tradegecko_url}{path}",
+        r = await http.request(method, f"{self.target.tradegecko_url}{path}",
                                headers={"Authorization": f"Bearer {TG_TOKEN}"}, **kwargs)
         if r.status_code >= 400:
             raise FloorError(f"TradeGecko refused {method} {path}: {r.status_code} {r.text[:300]}")
@@ -113,9 +113,9 @@ class Floor:
         try:
             await self._variants(http)
             deliver_gate = asyncio.Semaphore(self.concurrency)
-            total = self.world.orders
+            total = self.target.orders
             pickup = asyncio.create_task(self._shipments(http, total))
-            await asyncio.gather(*(self._store(http, store, deliver_gate) for store in self.world.stores))
+            await asyncio.gather(*(self._store(http, store, deliver_gate) for store in self.target.stores))
             await pickup
             await self._inventory(http)
         finally:
@@ -123,7 +123,7 @@ class Floor:
         return time.monotonic() - started
 
     async def _variants(self, http: ApiClient) -> None:
-        params = [("sku[]", s) for s in self.world.skus] + [("limit", str(TG_PAGE))]
+        params = [("sku[]", s) for s in self.target.skus] + [("limit", str(TG_PAGE))]
         rows = (await self._tg(http, "GET", "/variants", params=params)).json()["variants"]
         self.variant_of = {str(v["sku"]): int(v["id"]) for v in rows}
 
@@ -229,7 +229,7 @@ class Floor:
             if len(rows["variants"]) < TG_PAGE:
                 break
             page += 1
-        for store in self.world.stores:
+        for store in self.target.stores:
             gate = asyncio.Semaphore(self.concurrency)
 
             async def push(sku: str, qty: float, store: HouzzStore = store, gate: asyncio.Semaphore = gate) -> None:

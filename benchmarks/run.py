@@ -251,7 +251,12 @@ async def run_floor(opts: BenchOptions, world: World, progress: Progress) -> dic
         try:
             if not await asyncio.to_thread(ours.poll, opts.timeout):
                 raise TimeoutError(f"the floor did not finish within {opts.timeout:.0f} s")
-            result: dict[str, Any] = await asyncio.to_thread(ours.recv)
+            try:
+                result: dict[str, Any] = await asyncio.to_thread(ours.recv)
+            except EOFError:
+                await asyncio.to_thread(proc.join, 10)
+                raise RuntimeError(f"the floor's process ended without a report (exit code {proc.exitcode})"
+                                   ) from None
             sandbox_cpu = _used_since(sandbox_cpu, world)
         finally:
             for task in [*tasks, ticker]:

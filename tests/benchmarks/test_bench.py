@@ -242,3 +242,17 @@ def test_a_hub_process_reports_its_own_peak_memory_not_the_one_of_the_process_th
         return
     assert seen["ru_maxrss_mb"] > 300, seen  # what getrusage says (Linux): this test process's 300 MB
     assert 5 < seen["own_mb"] < 150, seen
+
+
+def test_a_floor_that_cannot_reach_an_api_fails_the_bench_saying_why() -> None:
+    from benchmarks.run import BenchOptions, new_world, run_floor, stop_world
+
+    opts = BenchOptions(orders=4, sources=1, timeout=60)
+    world = new_world(opts)
+    try:
+        port = world.houzz.url.rsplit(":", 1)[1]
+        world.houzz.stop()  # the floor's process finds nothing listening at the Houzz address
+        with pytest.raises(RuntimeError, match=rf"the floor failed: TransientError: cannot connect.*:{port}\b"):
+            asyncio.run(run_floor(opts, world, lambda progress: None))
+    finally:
+        stop_world(world)
