@@ -362,7 +362,8 @@ async def run_bench(opts: BenchOptions, progress: Progress) -> dict[str, Any]:
             report["floor"] = _figures(floor, opts.orders)
             report["ratio_to_floor"] = round(hub["seconds"] / floor["seconds"], 3) if floor["seconds"] else None
             # The client side alone: what the hub's process used against what the floor's did.
-            hub_cpu, floor_cpu = hub["usage"].cpu_seconds if hub.get("usage") else None, floor["client"]["cpu_seconds"]
+            hub_cpu = report["orderbridge"].get("hub", {}).get("cpu_seconds")
+            floor_cpu = report["floor"]["client"]["cpu_seconds"]
             report["cpu_ratio_to_floor"] = round(hub_cpu / floor_cpu, 3) if hub_cpu and floor_cpu else None
     return report
 
