@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import time
@@ -29,7 +30,8 @@ class SandboxProcess:
         return httpx.Client(base_url=self.url + "/__sandbox__", timeout=30)
 
     def start(self, timeout: float = 30.0) -> SandboxProcess:
-        args = [sys.executable, "-m", "orderbridge", "sandbox", self.name, "--port", str(self.port)]
+        args = [sys.executable, "-m", "orderbridge", "sandbox", self.name, "--port", str(self.port),
+                "--parent", str(os.getpid())]  # it stops with this process, should this one end without stop()
         for key, value in self.options.items():
             args += ["-o", f"{key}={json.dumps(value)}"]
         self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
