@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import sys
 from collections.abc import Awaitable
 from typing import Any
 
@@ -103,6 +104,10 @@ def record_shipments(ctx: JobContext, conn: Any, shipments: list[Shipment]) -> l
     # confirmation is known to exist (read with the delivery, or planned in this page).
     first_shipments: dict[int, list[dict[str, Any]]] = {}
     confirmed_whole: set[int] = set()
+    # The orders' rows locked in id order, as every transaction that locks several orders (fewer
+    # deadlocks); an order's own shipments keep theirs.
+    shipments = sorted(shipments, key=lambda s: int(deliveries[s.order_ref].order_id)
+                       if s.order_ref in deliveries else sys.maxsize)
     for shipment in shipments:
         delivery = deliveries.get(shipment.order_ref)
         if delivery is None and shipment.backend_order_id:

@@ -30,6 +30,7 @@ from typing import Any, TypeVar
 
 from sqlalchemy.engine import Connection, Engine
 
+from orderbridge.engine.deadlocks import retried_on_deadlock
 from orderbridge.engine.off_loop import LEDGER_THREADS, off_loop, statements_wait
 from orderbridge.engine.timeline import events_together
 
@@ -128,9 +129,12 @@ class GroupCommit:
         return outcomes
 
     def _alone(self, fn: Write, fut: asyncio.Future[Any]) -> Outcome:
-        try:
+        def run() -> Any:
             with self.db.begin() as conn, events_together(conn):
-                return fut, fn(conn), None
+                return fn(conn)
+
+        try:
+            return fut, retried_on_deadlock(run), None
         except Exception as exc:
             return fut, None, exc
 

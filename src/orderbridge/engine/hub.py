@@ -17,6 +17,7 @@ from orderbridge.connectors.errors import ConfigError
 from orderbridge.connectors.http import RateBudget, RateSpec
 from orderbridge.connectors.registry import build_connector, connector_class
 from orderbridge.domain.models import utcnow
+from orderbridge.engine.deadlocks import retried_on_deadlock
 from orderbridge.engine.off_loop import off_loop, statements_wait
 from orderbridge.ledger import schema as t
 from orderbridge.ledger.secrets import SecretBox
@@ -151,7 +152,7 @@ class Hub:
             with self.db.begin() as conn:
                 return fn(conn)
 
-        return await self.ledger_work(run)
+        return await self.ledger_work(lambda: retried_on_deadlock(run))
 
     def route_for_source(self, conn: Connection, source_id: int) -> RouteRow | None:
         row = conn.execute(sa.select(t.routes).where(t.routes.c.source_id == source_id)).mappings().first()

@@ -26,6 +26,7 @@ from orderbridge.domain.validation import (
     storable_text,
 )
 from orderbridge.engine.context import JobContext, LookBack, read_cursor, write_cursor
+from orderbridge.engine.deadlocks import retried_on_deadlock
 from orderbridge.engine.hub import ConnectionRow, Hub
 from orderbridge.engine.orders import delivered_among, ingest, ingest_new, order_json, stored_columns, update_stored
 from orderbridge.engine.timeline import alert
@@ -92,9 +93,11 @@ def store_items(hub: Hub, row: ConnectionRow, read: list[DownloadItem | ReadEntr
             if changed:
                 with conn.begin_nested():
                     delivered = delivered_among(conn, [int(known[i].id) for i in changed])
+                    # In id order, as every transaction that locks several orders (fewer deadlocks).
                     outcomes = [(item, update_stored(conn, known[i], item, item.order,
                                                      delivered=known[i].id in delivered))
-                                for i, item in changed.items() if item.order is not None]
+                                for i, item in sorted(changed.items(), key=lambda kv: int(known[kv[0]].id))
+                                if item.order is not None]
         except Exception:
             log.debug("storing %d changed orders of %s together failed; one by one", len(changed), row.name,
                       exc_info=True)
@@ -143,7 +146,8 @@ def _store_digests(conn: Any, connection_id: int, known: dict[str, Any], stored:
                if i.raw_digest and i.external_id in known and known[i.external_id].raw_digest != i.raw_digest}
     if changed:
         conn.execute(_set_digest(), [{"b_connection": connection_id, "b_external": external_id, "b_digest": value}
-                                     for external_id, value in changed.items()])
+                                     for external_id, value in sorted(changed.items(),
+                                                                      key=lambda kv: int(known[kv[0]].id))])
 
 
 @functools.cache
@@ -255,7 +259,8 @@ async def pull(ctx: JobContext, window: Window, via: str = "poll") -> dict[str, 
     async def flush() -> None:
         items = batch[:]
         batch.clear()
-        stored = await ctx.hub.ledger_work(lambda: store_items(ctx.hub, ctx.row, items, via))
+        stored = await ctx.hub.ledger_work(
+            lambda: retried_on_deadlock(lambda: store_items(ctx.hub, ctx.row, items, via)))
         for k, v in stored.items():
             tally[k] = tally.get(k, 0) + v
 
