@@ -68,6 +68,7 @@ def table(report: dict[str, Any]) -> Table:
         # The client's process: the hub's, or the floor's own.
         ("client CPU s / 1,000 orders", lambda r: _client(r).get("cpu_seconds_per_1000_orders")),
         ("sandboxes CPU s / 1,000 orders", lambda r: r.get("sandbox_cpu_seconds_per_1000_orders")),
+        ("ledger server CPU s / 1,000 orders", lambda r: r.get("ledger_server_cpu_seconds_per_1000_orders")),
         ("client peak RSS (MB)", lambda r: _client(r).get("peak_rss_mb")),
         ("lost orders", lambda r: r["lost_orders"]),
         ("duplicated orders", lambda r: r["duplicated_orders"]),

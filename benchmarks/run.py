@@ -20,6 +20,7 @@ from benchmarks.floor import run_in_process as floor_process
 from benchmarks.ledger import fresh_ledger
 from benchmarks.metrics import CallLog, end_state, inventory_mismatches, percentile, sandbox_cpu_seconds
 from benchmarks.runner import HubSpec, Runner, check_runner, make_runner
+from benchmarks.server_cpu import ServerCpu
 from benchmarks.warehouse import Warehouse
 from benchmarks.world import TG_TOKEN, World, make_stores, seed_catalog, seed_orders, start_sandboxes
 from orderbridge.config import AppConfig
@@ -198,16 +199,24 @@ async def run_hub(opts: BenchOptions, world: World, workdir: Path, progress: Pro
         runner.start(HubSpec(url, cfg.runner.model_dump(), port))
         usage = None
         tasks: list[asyncio.Task[Any]] = []
+        server = ServerCpu.of(url)  # PostgreSQL on this machine: its work for the ledger is counted too
+        server_cpu: float | None = None
         try:
             await wait_healthy(f"http://127.0.0.1:{port}", runner)
+            if server is not None:
+                await asyncio.to_thread(server.start)
             started, sandbox_cpu = time.monotonic(), sandbox_cpu_seconds(world)
             async with httpx.AsyncClient() as http:
                 tasks = [asyncio.create_task(Warehouse(world, opts.concurrency).run()),
-                         *(asyncio.create_task(log.follow(http)) for log in logs)]
+                         *(asyncio.create_task(log.follow(http)) for log in logs),
+                         *([asyncio.create_task(server.follow())] if server is not None else [])]
                 limit = opts.duration if opts.real_limits else opts.timeout
                 finished, elapsed = await _until_done(world, len(world.order_ids), started, started + limit, "hub",
                                                       progress, logs, done_when_shipped=not opts.real_limits)
                 sandbox_cpu = _used_since(sandbox_cpu, world)
+                if server is not None:
+                    await asyncio.to_thread(server.sample)
+                    server_cpu = server.seconds()
                 for task in tasks:
                     task.cancel()
                 await asyncio.gather(*tasks, return_exceptions=True)
@@ -220,9 +229,11 @@ async def run_hub(opts: BenchOptions, world: World, workdir: Path, progress: Pro
             if usage is None:
                 with contextlib.suppress(Exception):
                     await asyncio.to_thread(runner.stop)
+            if server is not None:
+                server.close()  # before the run's database is dropped
     state = await asyncio.to_thread(end_state, world, check_inventory=True)
     return {"finished": finished, "seconds": elapsed, "usage": usage, "state": state, "logs": logs,
-            "confirmed_at": milestones.at, "sandbox_cpu": sandbox_cpu}
+            "confirmed_at": milestones.at, "sandbox_cpu": sandbox_cpu, "server_cpu": server_cpu}
 
 
 async def run_floor(opts: BenchOptions, world: World, progress: Progress) -> dict[str, Any]:
@@ -311,6 +322,8 @@ def _figures(result: dict[str, Any], orders: int) -> dict[str, Any]:
                        "are counted as lost")
     if result.get("sandbox_cpu") is not None:
         out["sandbox_cpu_seconds_per_1000_orders"] = round(result["sandbox_cpu"] / orders * 1000, 2)
+    if result.get("server_cpu") is not None:
+        out["ledger_server_cpu_seconds_per_1000_orders"] = round(result["server_cpu"] / orders * 1000, 2)
     usage = result.get("usage")
     if usage is not None:
         out["hub"] = {**asdict(usage), "cpu_seconds_per_1000_orders": round(usage.cpu_seconds / orders * 1000, 2)}

@@ -72,6 +72,7 @@ def test_small_bench_on_sqlite_with_the_floor(tmp_path: Path) -> None:
                                                          rel=0.01)
     # Both sides' runs made the sandboxes work, and the table shows it.
     assert hub["sandbox_cpu_seconds_per_1000_orders"] > 0 and floor["sandbox_cpu_seconds_per_1000_orders"] > 0
+    assert "ledger_server_cpu_seconds_per_1000_orders" not in hub  # SQLite: the ledger's work is the hub's own
 
 
 @pytest.fixture
@@ -84,6 +85,8 @@ def test_small_bench_on_postgresql(tmp_path: Path, pg_url: str) -> None:
     report = _bench(tmp_path, "--database-url", pg_url, "--no-floor")
     _exactly_once(report["orderbridge"], 40)
     assert "floor" not in report
+    # The server on this machine worked for the run's ledger, and that is reported beside the hub's CPU.
+    assert report["orderbridge"]["ledger_server_cpu_seconds_per_1000_orders"] > 0
 
 
 @pytest.mark.postgres

@@ -198,7 +198,8 @@ def execute(conn: Connection, stmt: sa.Executable,
             cursor.execute(plan.sql, values[0])
         fetched = cursor.fetchall() if plan.row is not None else []
         rowcount = cursor.rowcount
-        description = cursor.description
+        # Read once per plan: psycopg builds the description's column objects anew at each read.
+        description = cursor.description if plan.row is not None and plan.results is None else None
     except dialect.loaded_dbapi.Error as exc:
         # As SQLAlchemy does: a lost connection is invalidated (the pool drops it), and the
         # driver's error is raised as SQLAlchemy's (IntegrityError, OperationalError, ...).
