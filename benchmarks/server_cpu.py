@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import threading
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -47,6 +48,10 @@ class ServerCpu:
         self._first: dict[int, float] = {}  # pid -> CPU when first seen (0 for those born since start)
         self._last: dict[int, float] = {}
         self._started = False
+        # One sample at a time: the last one, taken at the run's end, may meet the follower's, whose
+        # thread goes on after its task is cancelled; the connection is not to be shared meanwhile.
+        self._lock = threading.Lock()
+        self._closed = False
 
     @classmethod
     def of(cls, url: str) -> ServerCpu | None:
@@ -67,6 +72,11 @@ class ServerCpu:
         )).scalars()]
 
     def sample(self) -> None:
+        with self._lock:
+            if not self._closed:
+                self._sample()
+
+    def _sample(self) -> None:
         for pid in self._pids():
             used = process_cpu_seconds(pid)
             if used is None:
@@ -97,7 +107,9 @@ class ServerCpu:
         return sum(self._last[pid] - self._first[pid] for pid in self._last)
 
     def close(self) -> None:
-        with contextlib.suppress(sa.exc.SQLAlchemyError):
+        with self._lock, contextlib.suppress(sa.exc.SQLAlchemyError):
+            self._closed = True
             if self._conn is not None:
                 self._conn.close()
+                self._conn = None
         self._engine.dispose()
