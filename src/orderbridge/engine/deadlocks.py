@@ -16,6 +16,7 @@ from collections.abc import Callable
 from typing import TypeVar
 
 import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
 from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_random
 
 log = logging.getLogger("orderbridge.engine")
@@ -42,3 +43,14 @@ def retried_on_deadlock(fn: Callable[[], T]) -> T:
     retrying = Retrying(retry=retry_if_exception(is_deadlock), stop=stop_after_attempt(ATTEMPTS),
                         wait=wait_random(0.01, 0.1), before_sleep=_note, reraise=True)
     return retrying(fn)
+
+
+def own_transaction(db: Engine, fn: Callable[[Connection], T]) -> T:
+    """``fn(conn)`` in a transaction of its own, committed before this returns, and run again in a
+    new one should the server abort it to break a deadlock."""
+
+    def run() -> T:
+        with db.begin() as conn:
+            return fn(conn)
+
+    return retried_on_deadlock(run)

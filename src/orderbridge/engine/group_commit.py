@@ -30,7 +30,7 @@ from typing import Any, TypeVar
 
 from sqlalchemy.engine import Connection, Engine
 
-from orderbridge.engine.deadlocks import retried_on_deadlock
+from orderbridge.engine.deadlocks import own_transaction
 from orderbridge.engine.off_loop import LEDGER_THREADS, off_loop, statements_wait
 from orderbridge.engine.timeline import events_together
 
@@ -129,12 +129,12 @@ class GroupCommit:
         return outcomes
 
     def _alone(self, fn: Write, fut: asyncio.Future[Any]) -> Outcome:
-        def run() -> Any:
-            with self.db.begin() as conn, events_together(conn):
+        def write(conn: Connection) -> Any:
+            with events_together(conn):
                 return fn(conn)
 
         try:
-            return fut, retried_on_deadlock(run), None
+            return fut, own_transaction(self.db, write), None
         except Exception as exc:
             return fut, None, exc
 

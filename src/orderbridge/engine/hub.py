@@ -17,7 +17,7 @@ from orderbridge.connectors.errors import ConfigError
 from orderbridge.connectors.http import RateBudget, RateSpec
 from orderbridge.connectors.registry import build_connector, connector_class
 from orderbridge.domain.models import utcnow
-from orderbridge.engine.deadlocks import retried_on_deadlock
+from orderbridge.engine.deadlocks import own_transaction
 from orderbridge.engine.off_loop import off_loop, statements_wait
 from orderbridge.ledger import schema as t
 from orderbridge.ledger.secrets import SecretBox
@@ -146,13 +146,9 @@ class Hub:
         which on SQLite keep the loop to themselves while read and stored (as ``ledger_work``
         with ``intake.store_items``). A page that waited for a group's commit would stay in
         memory meanwhile, while other stores' pages are fetched and parsed: the ten stores' first
-        reads of a backlog at once (about a quarter more peak memory at 10,000 orders)."""
-
-        def run() -> T:
-            with self.db.begin() as conn:
-                return fn(conn)
-
-        return await self.ledger_work(lambda: retried_on_deadlock(run))
+        reads of a backlog at once (about a quarter more peak memory at 10,000 orders). Run again
+        should the server abort it to break a deadlock (engine/deadlocks.py)."""
+        return await self.ledger_work(lambda: own_transaction(self.db, fn))
 
     def route_for_source(self, conn: Connection, source_id: int) -> RouteRow | None:
         row = conn.execute(sa.select(t.routes).where(t.routes.c.source_id == source_id)).mappings().first()

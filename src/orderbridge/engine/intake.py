@@ -26,7 +26,7 @@ from orderbridge.domain.validation import (
     storable_text,
 )
 from orderbridge.engine.context import JobContext, LookBack, read_cursor, write_cursor
-from orderbridge.engine.deadlocks import retried_on_deadlock
+from orderbridge.engine.deadlocks import own_transaction
 from orderbridge.engine.hub import ConnectionRow, Hub
 from orderbridge.engine.orders import delivered_among, ingest, ingest_new, order_json, stored_columns, update_stored
 from orderbridge.engine.timeline import alert
@@ -48,81 +48,86 @@ def _workflow(src: SourceConnector, item: DownloadItem) -> list[Any]:
 def store_items(hub: Hub, row: ConnectionRow, read: list[DownloadItem | ReadEntry], via: str) -> dict[str, int]:
     """Ingest a batch in one transaction (entries read unmapped are mapped first). New orders are
     stored together; should that fail, and for every other item, each item is stored in its own
-    savepoint: one bad item never takes the others down."""
+    savepoint: one bad item never takes the others down. A transaction the server aborts to break
+    a deadlock is run again (engine/deadlocks.py)."""
+    items = [e.item() if isinstance(e, ReadEntry) else e for e in read]
+
+    return own_transaction(hub.db, lambda conn: _store_in(conn, hub, row, items, via))
+
+
+def _store_in(conn: Any, hub: Hub, row: ConnectionRow, items: list[DownloadItem], via: str) -> dict[str, int]:
     src = hub.source(row)
     tally: dict[str, int] = {}
     stored: list[DownloadedOrder] = []
-    items = [e.item() if isinstance(e, ReadEntry) else e for e in read]
-    with hub.db.begin() as conn:
-        route = hub.route_for_source(conn, row.id)
-        known = _known(conn, row.id, [i.external_id for i in items if _usable_id(i.external_id)])
-        fresh: dict[str, tuple[DownloadedOrder, list[Any]]] = {}
-        changed: dict[str, DownloadedOrder] = {}  # stored, valid, read again with changes
-        rest: list[DownloadItem] = []
-        for item in items:
-            if not _usable_id(item.external_id):
-                _refuse_id(conn, row, item)
-                tally["refused"] = tally.get("refused", 0) + 1
-                continue
-            item = _within_limits(_storable(item))
-            if _unchanged(known.get(item.external_id), item):
-                # Re-read within the overlap window and not changed: nothing to write (the common case).
-                _count(tally, stored, item, "same")
-            elif (isinstance(item, DownloadedOrder) and item.order is not None
-                  and item.external_id not in known and item.external_id not in fresh):
-                fresh[item.external_id] = (item, _workflow(src, item))
-            elif (isinstance(item, DownloadedOrder) and item.order is not None and item.external_id in known
-                  and known[item.external_id].error_code != "invalid_order" and item.external_id not in changed):
-                changed[item.external_id] = item
-            else:
-                rest.append(item)  # the rest, and a second copy of an order in the batch, after the first
-        with_workflow = False
-        try:
-            if fresh:
-                with conn.begin_nested():
-                    ingest_new(conn, row, route, list(fresh.values()), via=via)
-        except Exception:
-            log.debug("storing %d new orders of %s together failed; one by one", len(fresh), row.name, exc_info=True)
-            rest[:0] = [item for item, _ in fresh.values()]
+    route = hub.route_for_source(conn, row.id)
+    known = _known(conn, row.id, [i.external_id for i in items if _usable_id(i.external_id)])
+    fresh: dict[str, tuple[DownloadedOrder, list[Any]]] = {}
+    changed: dict[str, DownloadedOrder] = {}  # stored, valid, read again with changes
+    rest: list[DownloadItem] = []
+    for item in items:
+        if not _usable_id(item.external_id):
+            _refuse_id(conn, row, item)
+            tally["refused"] = tally.get("refused", 0) + 1
+            continue
+        item = _within_limits(_storable(item))
+        if _unchanged(known.get(item.external_id), item):
+            # Re-read within the overlap window and not changed: nothing to write (the common case).
+            _count(tally, stored, item, "same")
+        elif (isinstance(item, DownloadedOrder) and item.order is not None
+              and item.external_id not in known and item.external_id not in fresh):
+            fresh[item.external_id] = (item, _workflow(src, item))
+        elif (isinstance(item, DownloadedOrder) and item.order is not None and item.external_id in known
+              and known[item.external_id].error_code != "invalid_order" and item.external_id not in changed):
+            changed[item.external_id] = item
         else:
-            for item, planned in fresh.values():
-                _count(tally, stored, item, "new")
-                with_workflow = with_workflow or bool(planned)
-        outcomes: list[tuple[DownloadedOrder, str]] = []
-        try:
-            if changed:
-                with conn.begin_nested():
-                    delivered = delivered_among(conn, [int(known[i].id) for i in changed])
-                    # In id order, as every transaction that locks several orders (fewer deadlocks).
-                    outcomes = [(item, update_stored(conn, known[i], item, item.order,
-                                                     delivered=known[i].id in delivered))
-                                for i, item in sorted(changed.items(), key=lambda kv: int(known[kv[0]].id))
-                                if item.order is not None]
-        except Exception:
-            log.debug("storing %d changed orders of %s together failed; one by one", len(changed), row.name,
-                      exc_info=True)
-            rest[:0] = list(changed.values())
-        else:
-            for item, outcome in outcomes:
-                _count(tally, stored, item, outcome)
-        for item in rest:
-            planned = _workflow(src, item)
-            try:
-                with conn.begin_nested():
-                    outcome = ingest(conn, row, route, item, planned, via=via)
-            except IntegrityError:
-                outcome = "raced"  # a concurrent intake (webhook and poll) stored it first
-            except Exception:
-                log.exception("cannot store order %s of %s", item.external_id, row.name)
-                outcome = "failed"
-            with_workflow = with_workflow or (bool(planned) and outcome in {"new", "updated"})
+            rest.append(item)  # the rest, and a second copy of an order in the batch, after the first
+    with_workflow = False
+    try:
+        if fresh:
+            with conn.begin_nested():
+                ingest_new(conn, row, route, list(fresh.values()), via=via)
+    except Exception:
+        log.debug("storing %d new orders of %s together failed; one by one", len(fresh), row.name, exc_info=True)
+        rest[:0] = [item for item, _ in fresh.values()]
+    else:
+        for item, planned in fresh.values():
+            _count(tally, stored, item, "new")
+            with_workflow = with_workflow or bool(planned)
+    outcomes: list[tuple[DownloadedOrder, str]] = []
+    try:
+        if changed:
+            with conn.begin_nested():
+                delivered = delivered_among(conn, [int(known[i].id) for i in changed])
+                # In id order, as every transaction that locks several orders (fewer deadlocks).
+                outcomes = [(item, update_stored(conn, known[i], item, item.order,
+                                                 delivered=known[i].id in delivered))
+                            for i, item in sorted(changed.items(), key=lambda kv: int(known[kv[0]].id))
+                            if item.order is not None]
+    except Exception:
+        log.debug("storing %d changed orders of %s together failed; one by one", len(changed), row.name,
+                  exc_info=True)
+        rest[:0] = list(changed.values())
+    else:
+        for item, outcome in outcomes:
             _count(tally, stored, item, outcome)
-        _store_digests(conn, row.id, known, stored)
-        if route is not None and (tally.get("new") or tally.get("updated")):
-            # Committed with the orders: they move now, not at the next scheduled run.
-            hub.wake(conn, route.backend_id, "deliver")
-            if with_workflow:
-                hub.wake(conn, row.id, "workflow")
+    for item in rest:
+        planned = _workflow(src, item)
+        try:
+            with conn.begin_nested():
+                outcome = ingest(conn, row, route, item, planned, via=via)
+        except IntegrityError:
+            outcome = "raced"  # a concurrent intake (webhook and poll) stored it first
+        except Exception:
+            log.exception("cannot store order %s of %s", item.external_id, row.name)
+            outcome = "failed"
+        with_workflow = with_workflow or (bool(planned) and outcome in {"new", "updated"})
+        _count(tally, stored, item, outcome)
+    _store_digests(conn, row.id, known, stored)
+    if route is not None and (tally.get("new") or tally.get("updated")):
+        # Committed with the orders: they move now, not at the next scheduled run.
+        hub.wake(conn, route.backend_id, "deliver")
+        if with_workflow:
+            hub.wake(conn, row.id, "workflow")
     return tally
 
 
@@ -259,8 +264,7 @@ async def pull(ctx: JobContext, window: Window, via: str = "poll") -> dict[str, 
     async def flush() -> None:
         items = batch[:]
         batch.clear()
-        stored = await ctx.hub.ledger_work(
-            lambda: retried_on_deadlock(lambda: store_items(ctx.hub, ctx.row, items, via)))
+        stored = await ctx.hub.ledger_work(lambda: store_items(ctx.hub, ctx.row, items, via))
         for k, v in stored.items():
             tally[k] = tally.get(k, 0) + v
 
