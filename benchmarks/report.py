@@ -81,10 +81,20 @@ def table(report: dict[str, Any]) -> Table:
     kinds = sorted({k for name in runs for k in report[name]["calls"]["per_order_by_kind"]})
     for kind in kinds:
         t.add_row(f"  {kind} / order", *(_fmt(report[name]["calls"]["per_order_by_kind"].get(kind)) for name in runs))
+    rounds = report.get("rounds")
+    median = " (median)" if rounds else ""
     if "ratio_to_floor" in report:
-        t.add_row("[bold]orderbridge time / floor time[/]", _fmt(report["ratio_to_floor"]), "1")
+        t.add_row(f"[bold]orderbridge time / floor time{median}[/]", _fmt(report["ratio_to_floor"]), "1")
     if report.get("cpu_ratio_to_floor") is not None:
-        t.add_row("orderbridge client CPU / floor client CPU", _fmt(report["cpu_ratio_to_floor"]), "1")
+        t.add_row(f"orderbridge client CPU / floor client CPU{median}", _fmt(report["cpu_ratio_to_floor"]), "1")
+    for n, r in enumerate(rounds or [], start=1):
+        shown = " (figures above)" if n == report.get("figures_of_round") else ""
+        t.add_row(f"round {n}{shown}: wall time s (time ratio, CPU ratio)",
+                  f"{_fmt(r['orderbridge_seconds'])} ({_fmt(r['ratio'])}, {_fmt(r['cpu_ratio'])})",
+                  _fmt(r["floor_seconds"]))
+    if rounds and report.get("ratio_range"):
+        low, high = report["ratio_range"]
+        t.add_row("time ratio: lowest - highest round", f"{_fmt(low)} - {_fmt(high)}", "")
     for api, lim in report.get("rate_limits", {}).items():
         t.add_row(f"{api}: share of allowed call rate", _fmt(lim["share_of_allowed"]), *([""] * (len(runs) - 1)))
         t.add_row(f"{api}: share of calls answered 429", _fmt(lim["share_429"]), *([""] * (len(runs) - 1)))

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import multiprocessing
 import os
+import statistics
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -53,6 +54,7 @@ class BenchOptions:
     seed: int = 7
     keep_ledger: bool = False
     overlap_seconds: float = 120.0
+    rounds: int = 1  # hub and floor runs compared, alternately first (the ratios' median is reported)
 
 
 def hub_config(world: World, opts: BenchOptions, schedule: dict[str, float] | None = None) -> AppConfig:
@@ -186,14 +188,15 @@ class Milestones:
                 self.at[name] = round(elapsed, 1)
 
 
-async def run_hub(opts: BenchOptions, world: World, workdir: Path, progress: Progress) -> dict[str, Any]:
+async def run_hub(opts: BenchOptions, world: World, workdir: Path, progress: Progress,
+                  label: str = "hub") -> dict[str, Any]:
     milestones = Milestones(len(world.order_ids))
     progress = milestones.tracking(progress)
     runner: Runner = make_runner(opts.runner, opts.database_url, opts.workers, tracemalloc=opts.tracemalloc,
                                  profile_to=opts.profile_to)
     cfg = hub_config(world, opts)
     logs = [CallLog("houzz", world.houzz.url), CallLog("tradegecko", world.tradegecko.url)]
-    with fresh_ledger(opts.database_url, workdir, "hub", keep=opts.keep_ledger) as url:
+    with fresh_ledger(opts.database_url, workdir, label, keep=opts.keep_ledger) as url:
         await asyncio.to_thread(prepare_ledger, url, cfg)
         port = free_port()
         runner.start(HubSpec(url, cfg.runner.model_dump(), port))
@@ -355,30 +358,76 @@ async def run_bench(opts: BenchOptions, progress: Progress) -> dict[str, Any]:
     check_runner(opts.runner, opts.database_url, opts.workers)  # before the sandboxes are started
     report: dict[str, Any] = {"options": {k: v for k, v in asdict(opts).items() if k != "profile_to"},
                               "machine": machine()}
+    comparing = opts.floor and not opts.real_limits
+    rounds = opts.rounds if comparing else 1
     with isolated_data_dir() as workdir:
-        progress({"phase": "seeding", "confirmed": 0, "orders": opts.orders, "elapsed": 0, "calls": 0})
-        world = await asyncio.to_thread(new_world, opts)
-        try:
-            hub = await run_hub(opts, world, workdir, progress)
-        finally:
-            stop_world(world)
-        report["orderbridge"] = _figures(hub, opts.orders)
-        if opts.real_limits:
-            report["rate_limits"] = _limits(hub["logs"], opts.sources, hub["seconds"])
-        if opts.floor and not opts.real_limits:
-            progress({"phase": "seeding (floor)", "confirmed": 0, "orders": opts.orders, "elapsed": 0, "calls": 0})
-            world = await asyncio.to_thread(new_world, opts)
-            try:
-                floor = await run_floor(opts, world, progress)
-            finally:
-                stop_world(world)
-            report["floor"] = _figures(floor, opts.orders)
-            report["ratio_to_floor"] = round(hub["seconds"] / floor["seconds"], 3) if floor["seconds"] else None
-            # The client side alone: what the hub's process used against what the floor's did.
-            hub_cpu = report["orderbridge"].get("hub", {}).get("cpu_seconds")
-            floor_cpu = report["floor"]["client"]["cpu_seconds"]
-            report["cpu_ratio_to_floor"] = round(hub_cpu / floor_cpu, 3) if hub_cpu and floor_cpu else None
+        pairs: list[dict[str, dict[str, Any]]] = []
+        for n in range(rounds):
+            # Alternately hub first and floor first (hub, floor, floor, hub, ...): a machine that
+            # slows down or speeds up over the rounds weighs on both sides alike.
+            sides = ("hub", "floor") if n % 2 == 0 else ("floor", "hub")
+            pair: dict[str, dict[str, Any]] = {}
+            for side in sides if comparing else ("hub",):
+                step = _in_round(progress, n, rounds)
+                step({"phase": "seeding" if side == "hub" else "seeding (floor)", "confirmed": 0,
+                      "orders": opts.orders, "elapsed": 0, "calls": 0})
+                world = await asyncio.to_thread(new_world, opts)
+                try:
+                    if side == "hub":
+                        label = "hub" if n == 0 else f"hub_{n + 1}"  # a fresh ledger for every round
+                        pair[side] = await run_hub(opts, world, workdir, step, label=label)
+                    else:
+                        pair[side] = await run_floor(opts, world, step)
+                finally:
+                    stop_world(world)
+            pairs.append(pair)
+        figures = [{side: _figures(result, opts.orders) for side, result in pair.items()} for pair in pairs]
+        if not comparing:
+            report["orderbridge"] = figures[0]["hub"]
+            if opts.real_limits:
+                report["rate_limits"] = _limits(pairs[0]["hub"]["logs"], opts.sources, pairs[0]["hub"]["seconds"])
+            return report
+        compared = [_compared(f["hub"], f["floor"]) for f in figures]
+        # The figures shown are those of the round whose ratio is the median one (for an even
+        # number of rounds, the lower of the two middle ones); the ratios are the median's.
+        median = sorted(range(rounds), key=lambda i: compared[i]["ratio"] or 0.0)[(rounds - 1) // 2]
+        report["orderbridge"], report["floor"] = figures[median]["hub"], figures[median]["floor"]
+        report["ratio_to_floor"] = _median([c["ratio"] for c in compared])
+        report["cpu_ratio_to_floor"] = _median([c["cpu_ratio"] for c in compared])
+        if rounds > 1:
+            report["rounds"] = compared
+            ratios = [c["ratio"] for c in compared if c["ratio"] is not None]
+            report["ratio_range"] = [min(ratios), max(ratios)] if ratios else None
+            report["figures_of_round"] = median + 1
     return report
+
+
+def _in_round(progress: Progress, n: int, rounds: int) -> Progress:
+    if rounds == 1:
+        return progress
+    return lambda p: progress({**p, "phase": f"{p['phase']}, round {n + 1} of {rounds}"})
+
+
+def _compared(hub: dict[str, Any], floor: dict[str, Any]) -> dict[str, Any]:
+    """One round: both sides' times and client CPU, their ratios, and what either lost or duplicated."""
+    hub_cpu = hub.get("hub", {}).get("cpu_seconds")
+    floor_cpu = floor["client"]["cpu_seconds"]
+    return {
+        "orderbridge_seconds": hub["seconds"], "floor_seconds": floor["seconds"],
+        "ratio": round(hub["seconds"] / floor["seconds"], 3) if floor["seconds"] else None,
+        # The client side alone: what the hub's process used against what the floor's did.
+        "orderbridge_cpu_seconds": hub_cpu, "floor_cpu_seconds": floor_cpu,
+        "cpu_ratio": round(hub_cpu / floor_cpu, 3) if hub_cpu and floor_cpu else None,
+        "finished": bool(hub["finished"] and floor["finished"]),
+        "lost": sum(int(side[k]) for side in (hub, floor) for k in ("lost_orders", "lost_confirmations")),
+        "duplicated": sum(int(side[k]) for side in (hub, floor)
+                          for k in ("duplicated_orders", "duplicated_confirmations")),
+    }
+
+
+def _median(values: list[float | None]) -> float | None:
+    known = [v for v in values if v is not None]
+    return round(statistics.median(known), 3) if known else None
 
 
 def machine() -> dict[str, Any]:

@@ -75,6 +75,34 @@ def test_small_bench_on_sqlite_with_the_floor(tmp_path: Path) -> None:
     assert "ledger_server_cpu_seconds_per_1000_orders" not in hub  # SQLite: the ledger's work is the hub's own
 
 
+def test_rounds_alternate_hub_and_floor_and_report_the_median_ratio(tmp_path: Path) -> None:
+    report = _bench(tmp_path, "--rounds", "3")
+    rounds = report["rounds"]
+    assert len(rounds) == 3
+    for r in rounds:  # every round's hub ran on a ledger of its own: all its orders got through, once
+        assert r["finished"] is True and r["lost"] == 0 and r["duplicated"] == 0
+        assert r["ratio"] == pytest.approx(r["orderbridge_seconds"] / r["floor_seconds"], rel=0.01)
+    ratios = sorted(r["ratio"] for r in rounds)
+    assert report["ratio_to_floor"] == ratios[1] and report["ratio_range"] == [ratios[0], ratios[2]]
+    assert report["cpu_ratio_to_floor"] == sorted(r["cpu_ratio"] for r in rounds)[1]
+    # The detailed figures are the median round's.
+    shown = rounds[report["figures_of_round"] - 1]
+    assert shown["ratio"] == ratios[1]
+    assert report["orderbridge"]["seconds"] == shown["orderbridge_seconds"]
+    assert report["floor"]["seconds"] == shown["floor_seconds"]
+    _exactly_once(report["orderbridge"], 40)
+    _exactly_once(report["floor"], 40)
+
+
+def test_rounds_need_the_floor(tmp_path: Path) -> None:
+    result = subprocess.run([sys.executable, "-m", "orderbridge", "bench", "--orders", "5", "--rounds", "2",
+                             "--no-floor", "--out", str(tmp_path / "none.json")],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2
+    assert "--rounds compares the hub with the floor" in result.stderr and "fix:" in result.stderr
+    assert not (tmp_path / "none.json").exists()  # refused before anything ran
+
+
 @pytest.fixture
 def pg_url() -> Iterator[str]:
     yield from _pg_database()

@@ -38,6 +38,9 @@ def bench(
     overlap: Annotated[float, typer.Option("--overlap", help="The hub's cursor look-back (runner."
                                            "overlap_seconds) in seconds.")] = 120.0,
     no_floor: Annotated[bool, typer.Option("--no-floor", help="Skip the floor run.")] = False,
+    rounds: Annotated[int, typer.Option("--rounds", min=1, max=9, help="Run the hub and the floor this many "
+                                        "times each, alternately first, and report the median ratio and its "
+                                        "range (a shared machine's speed drifts between runs).")] = 1,
     profile: Annotated[Path | None, typer.Option("--profile", help="Profile the hub (pyinstrument) into this "
                                                  "text file.")] = None,
     tracemalloc: Annotated[bool, typer.Option("--tracemalloc", help="Also trace the hub's Python allocations "
@@ -55,6 +58,11 @@ def bench(
 
     if quick:
         orders, sources = 500, 5
+    if rounds > 1 and (no_floor or real_limits or latency):
+        given = "--no-floor" if no_floor else "--real-limits" if real_limits else "--latency"
+        err_console.print(f"error: --rounds compares the hub with the floor, which {given} does not run\n"
+                          f"fix: drop --rounds, or {given}")
+        raise typer.Exit(2)
     if profile is not None:
         try:
             import pyinstrument  # noqa: F401
@@ -65,7 +73,7 @@ def bench(
                         workers=workers, real_limits=real_limits, duration=duration, concurrency=concurrency,
                         floor=not no_floor,
                         timeout=timeout, profile_to=str(profile.resolve()) if profile else None,
-                        tracemalloc=tracemalloc, overlap_seconds=overlap)
+                        tracemalloc=tracemalloc, overlap_seconds=overlap, rounds=rounds)
     live = None if as_json else Live(console=console, refresh_per_second=4, transient=True)
 
     def progress(p: dict[str, Any]) -> None:
@@ -93,9 +101,13 @@ def bench(
     else:
         console.print(table(report))
         console.print(f"saved {path}")
-    failed = [k for k in ("orderbridge", "floor") if k in report and not report[k]["finished"]]
+    failed: list[str] = [k for k in ("orderbridge", "floor") if k in report and not report[k]["finished"]]
     checked = ("lost_orders", "lost_confirmations", "duplicated_orders", "duplicated_confirmations")
-    bad = [k for k in ("orderbridge", "floor") if k in report and any(
+    bad: list[str] = [k for k in ("orderbridge", "floor") if k in report and any(
         report[k][f] for f in (checked if report[k]["finished"] else checked[2:]))]
+    # Every round, not only the one whose figures are shown.
+    failed += [f"round {n}" for n, r in enumerate(report.get("rounds", []), start=1) if not r["finished"]]
+    bad += [f"round {n}" for n, r in enumerate(report.get("rounds", []), start=1)
+            if r["duplicated"] or (r["finished"] and r["lost"])]
     if (failed and not real_limits) or bad:
         raise typer.Exit(1)
