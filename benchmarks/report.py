@@ -30,6 +30,26 @@ def _fmt(value: Any) -> str:
     return str(value)
 
 
+def run_problems(name: str, run: dict[str, Any], *, time_boxed: bool = False) -> list[str]:
+    """What fails one side's run: not finishing (unless time-boxed, as with --real-limits), any
+    duplicated order or confirmation, and, once it finished, any lost one."""
+    out = [] if run["finished"] or time_boxed else [f"{name} did not get every order through before --timeout"]
+    counted = ["duplicated_orders", "duplicated_confirmations"]
+    if run["finished"]:  # an unfinished run has not made them yet: not lost
+        counted += ["lost_orders", "lost_confirmations"]
+    return out + [f"{name}: {run[k]} {k.replace('_', ' ')}" for k in counted if run[k]]
+
+
+def failures(report: dict[str, Any]) -> list[str]:
+    """Why the bench fails, one line each (none: it passed): with --rounds, every round's sides,
+    not only the round whose figures are shown."""
+    if "rounds" in report:
+        return [p for r in report["rounds"] for p in r["problems"]]
+    time_boxed = bool(report["options"].get("real_limits"))
+    return [p for name in ("orderbridge", "floor") if name in report
+            for p in run_problems(name, report[name], time_boxed=time_boxed)]
+
+
 def _client(run: dict[str, Any]) -> dict[str, Any]:
     result: dict[str, Any] = run.get("hub") or run.get("client") or {}
     return result

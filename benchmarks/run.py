@@ -20,6 +20,7 @@ from benchmarks.floor import Target as FloorTarget
 from benchmarks.floor import run_in_process as floor_process
 from benchmarks.ledger import fresh_ledger
 from benchmarks.metrics import CallLog, end_state, inventory_mismatches, percentile, sandbox_cpu_seconds
+from benchmarks.report import run_problems
 from benchmarks.runner import HubSpec, Runner, check_runner, make_runner
 from benchmarks.server_cpu import ServerCpu
 from benchmarks.warehouse import Warehouse
@@ -387,7 +388,7 @@ async def run_bench(opts: BenchOptions, progress: Progress) -> dict[str, Any]:
             if opts.real_limits:
                 report["rate_limits"] = _limits(pairs[0]["hub"]["logs"], opts.sources, pairs[0]["hub"]["seconds"])
             return report
-        compared = [_compared(f["hub"], f["floor"]) for f in figures]
+        compared = [_compared(n, f["hub"], f["floor"]) for n, f in enumerate(figures, start=1)]
         # The figures shown are those of the round whose ratio is the median one (for an even
         # number of rounds, the lower of the two middle ones); the ratios are the median's.
         median = sorted(range(rounds), key=lambda i: compared[i]["ratio"] or 0.0)[(rounds - 1) // 2]
@@ -408,8 +409,9 @@ def _in_round(progress: Progress, n: int, rounds: int) -> Progress:
     return lambda p: progress({**p, "phase": f"{p['phase']}, round {n + 1} of {rounds}"})
 
 
-def _compared(hub: dict[str, Any], floor: dict[str, Any]) -> dict[str, Any]:
-    """One round: both sides' times and client CPU, their ratios, and what either lost or duplicated."""
+def _compared(n: int, hub: dict[str, Any], floor: dict[str, Any]) -> dict[str, Any]:
+    """Round n: both sides' times and client CPU, their ratios, what either lost or duplicated,
+    and what fails it (``report.run_problems``)."""
     hub_cpu = hub.get("hub", {}).get("cpu_seconds")
     floor_cpu = floor["client"]["cpu_seconds"]
     return {
@@ -422,6 +424,7 @@ def _compared(hub: dict[str, Any], floor: dict[str, Any]) -> dict[str, Any]:
         "lost": sum(int(side[k]) for side in (hub, floor) for k in ("lost_orders", "lost_confirmations")),
         "duplicated": sum(int(side[k]) for side in (hub, floor)
                           for k in ("duplicated_orders", "duplicated_confirmations")),
+        "problems": run_problems(f"round {n}, orderbridge", hub) + run_problems(f"round {n}, floor", floor),
     }
 
 

@@ -80,7 +80,7 @@ def test_rounds_alternate_hub_and_floor_and_report_the_median_ratio(tmp_path: Pa
     rounds = report["rounds"]
     assert len(rounds) == 3
     for r in rounds:  # every round's hub ran on a ledger of its own: all its orders got through, once
-        assert r["finished"] is True and r["lost"] == 0 and r["duplicated"] == 0
+        assert r["finished"] is True and r["lost"] == 0 and r["duplicated"] == 0 and r["problems"] == []
         assert r["ratio"] == pytest.approx(r["orderbridge_seconds"] / r["floor_seconds"], rel=0.01)
     ratios = sorted(r["ratio"] for r in rounds)
     assert report["ratio_to_floor"] == ratios[1] and report["ratio_range"] == [ratios[0], ratios[2]]
@@ -92,6 +92,23 @@ def test_rounds_alternate_hub_and_floor_and_report_the_median_ratio(tmp_path: Pa
     assert report["floor"]["seconds"] == shown["floor_seconds"]
     _exactly_once(report["orderbridge"], 40)
     _exactly_once(report["floor"], 40)
+
+
+def test_what_fails_a_bench_counts_every_round_and_loses_nothing_not_yet_made() -> None:
+    from benchmarks.report import failures, run_problems
+
+    clean = {"finished": True, "lost_orders": 0, "lost_confirmations": 0, "duplicated_orders": 0,
+             "duplicated_confirmations": 0}
+    assert run_problems("hub", clean) == []
+    assert run_problems("hub", {**clean, "duplicated_orders": 2}) == ["hub: 2 duplicated orders"]
+    unfinished = {**clean, "finished": False, "lost_orders": 7}  # not made yet: not counted as lost
+    assert run_problems("hub", unfinished) == ["hub did not get every order through before --timeout"]
+    assert run_problems("hub", unfinished, time_boxed=True) == []  # --real-limits stops on the clock
+    single = {"options": {"real_limits": False}, "orderbridge": clean, "floor": {**clean, "lost_confirmations": 1}}
+    assert failures(single) == ["floor: 1 lost confirmations"]
+    # With rounds, a round other than the one shown fails the bench too.
+    rounds = {**single, "floor": clean, "rounds": [{"problems": []}, {"problems": ["round 2, floor: 1 lost orders"]}]}
+    assert failures(rounds) == ["round 2, floor: 1 lost orders"]
 
 
 def test_rounds_need_the_floor(tmp_path: Path) -> None:

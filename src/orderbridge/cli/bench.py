@@ -53,7 +53,7 @@ def bench(
     """Start the Houzz and TradeGecko sandboxes in their own processes, seed orders, run the whole lifecycle
     through orderbridge and then through a minimal direct client (the floor), and report throughput, latency,
     API calls, CPU (the hub's and the sandboxes') and memory per order, and lost/duplicated orders and confirmations."""
-    from benchmarks.report import default_out, save, table
+    from benchmarks.report import default_out, failures, save, table
     from benchmarks.run import BenchOptions, run_bench
 
     if quick:
@@ -101,13 +101,10 @@ def bench(
     else:
         console.print(table(report))
         console.print(f"saved {path}")
-    failed: list[str] = [k for k in ("orderbridge", "floor") if k in report and not report[k]["finished"]]
-    checked = ("lost_orders", "lost_confirmations", "duplicated_orders", "duplicated_confirmations")
-    bad: list[str] = [k for k in ("orderbridge", "floor") if k in report and any(
-        report[k][f] for f in (checked if report[k]["finished"] else checked[2:]))]
-    # Every round, not only the one whose figures are shown.
-    failed += [f"round {n}" for n, r in enumerate(report.get("rounds", []), start=1) if not r["finished"]]
-    bad += [f"round {n}" for n, r in enumerate(report.get("rounds", []), start=1)
-            if r["duplicated"] or (r["finished"] and r["lost"])]
-    if (failed and not real_limits) or bad:
+    problems = failures(report)
+    if problems:
+        for problem in problems:
+            err_console.print(f"error: {problem}")
+        err_console.print("fix: a lost or duplicated order is a bug: report it with the saved JSON report; "
+                          "a run that did not finish may need a longer --timeout")
         raise typer.Exit(1)
