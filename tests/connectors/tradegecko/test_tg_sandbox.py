@@ -93,6 +93,14 @@ def test_filters(tg: TG) -> None:
     changed = tg.api.get(f"/orders/{ids[1]}").json()["order"]["updated_at"]
     recent = tg.api.get("/orders", params={"updated_at_min": changed}).json()["orders"]
     assert [o["id"] for o in recent] == [ids[1]]
+    # A filter with an index and updated_at_min: whichever set is smaller, the same rows.
+    for status, expected in (("active", [ids[1]]), ("draft", [])):
+        both = tg.api.get("/orders", params={"status": status, "updated_at_min": changed}).json()["orders"]
+        assert [o["id"] for o in both] == expected
+    first = tg.api.get(f"/orders/{ids[0]}").json()["order"]["updated_at"]
+    one = tg.api.get("/orders", params={"reference_number": "F1", "updated_at_min": first}).json()["orders"]
+    assert [o["id"] for o in one] == [ids[1]]
+    assert tg.api.get("/orders", params={"reference_number": "F0", "updated_at_min": changed}).json()["orders"] == []
     assert tg.api.get("/orders", params={"reference_number": ""}).json()["orders"]  # blank filters are ignored
     tg.api.delete(f"/orders/{ids[0]}")
     assert ids[0] not in [o["id"] for o in tg.api.get("/orders").json()["orders"]]

@@ -276,14 +276,18 @@ def _candidates(table: Table, q: Query) -> Iterable[int] | None:
             continue
         if best is None or len(found) < len(best):
             best = found
-    if best is None and "updated_at_min" in q.times:
+    if "updated_at_min" in q.times:
+        # The rows updated since the bound, newest first, when they are fewer than what an index
+        # gave (a poll for recent changes of a common status: "fulfilled" is nearly every row).
         bound = q.times["updated_at_min"]
         recent: list[int] = []
         for rid in reversed(table.by_update):
             if table.rows[rid]["updated_at"] < bound:
-                break
+                return recent
+            if best is not None and len(recent) >= len(best):
+                return best
             recent.append(rid)
-        return recent
+        return recent if best is None or len(recent) < len(best) else best
     return best
 
 
