@@ -6,6 +6,7 @@ import asyncio
 import math
 import os
 import re
+import resource
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -44,6 +45,69 @@ def process_cpu_seconds(pid: int) -> float | None:
     except (OSError, IndexError):
         return None
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def own_cpu_seconds() -> float:
+    """User + system CPU of the bench's own process so far (all its threads): the warehouse it plays,
+    its progress checks and call-log reads."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+@dataclass
+class MachineCpu:
+    """The whole machine's CPU between ``start()`` and ``share()`` (Linux ``/proc/stat``): how much
+    of every core was busy. Near 1, the run was bound by the cores, and every process's CPU (the
+    hub's, the APIs', the bench's) took time from the others."""
+
+    busy: int = 0
+    total: int = 0
+
+    @staticmethod
+    def read() -> tuple[int, int] | None:
+        """(busy, total) clock ticks of all cores since boot; idle and iowait are not busy."""
+        try:
+            with open("/proc/stat") as f:
+                ticks = [int(v) for v in f.readline().split()[1:]]
+        except (OSError, ValueError):
+            return None
+        if len(ticks) < 5:
+            return None
+        total = sum(ticks[:8])  # user nice system idle iowait irq softirq steal (guest is in user)
+        return total - ticks[3] - ticks[4], total
+
+    def start(self) -> MachineCpu:
+        now = self.read()
+        if now is not None:
+            self.busy, self.total = now
+        return self
+
+    def share(self) -> float | None:
+        now = self.read()
+        if now is None or not self.total or now[1] <= self.total:
+            return None
+        return round((now[0] - self.busy) / (now[1] - self.total), 3)
+
+
+@dataclass
+class RunCpu:
+    """What one side's run cost beyond its own client: the sandboxes' CPU, the bench process's, and
+    how busy the machine's cores were, from ``start()`` to ``stop()``."""
+
+    world: World
+    sandboxes: float | None = None
+    bench: float = 0.0
+    machine: MachineCpu = field(default_factory=MachineCpu)
+
+    def start(self) -> RunCpu:
+        self.sandboxes, self.bench = sandbox_cpu_seconds(self.world), own_cpu_seconds()
+        self.machine.start()
+        return self
+
+    def stop(self) -> dict[str, float | None]:
+        after = sandbox_cpu_seconds(self.world)
+        return {"sandbox_cpu": None if self.sandboxes is None or after is None else after - self.sandboxes,
+                "bench_cpu": own_cpu_seconds() - self.bench, "machine_busy": self.machine.share()}
 
 
 def sandbox_cpu_seconds(world: World) -> float | None:

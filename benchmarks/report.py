@@ -89,6 +89,8 @@ def table(report: dict[str, Any]) -> Table:
         ("client CPU s / 1,000 orders", lambda r: _client(r).get("cpu_seconds_per_1000_orders")),
         ("sandboxes CPU s / 1,000 orders", lambda r: r.get("sandbox_cpu_seconds_per_1000_orders")),
         ("ledger server CPU s / 1,000 orders", lambda r: r.get("ledger_server_cpu_seconds_per_1000_orders")),
+        ("bench process CPU s / 1,000 orders", lambda r: r.get("bench_cpu_seconds_per_1000_orders")),
+        ("machine's cores busy (share)", lambda r: r.get("machine_busy_share")),
         ("client peak RSS (MB)", lambda r: _client(r).get("peak_rss_mb")),
         ("lost orders", lambda r: r["lost_orders"]),
         ("duplicated orders", lambda r: r["duplicated_orders"]),

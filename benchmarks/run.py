@@ -19,7 +19,7 @@ import httpx
 from benchmarks.floor import Target as FloorTarget
 from benchmarks.floor import run_in_process as floor_process
 from benchmarks.ledger import fresh_ledger
-from benchmarks.metrics import CallLog, end_state, inventory_mismatches, percentile, sandbox_cpu_seconds
+from benchmarks.metrics import CallLog, RunCpu, end_state, inventory_mismatches, percentile
 from benchmarks.report import run_problems
 from benchmarks.runner import HubSpec, Runner, check_runner, make_runner
 from benchmarks.server_cpu import ServerCpu
@@ -209,7 +209,7 @@ async def run_hub(opts: BenchOptions, world: World, workdir: Path, progress: Pro
             await wait_healthy(f"http://127.0.0.1:{port}", runner)
             if server is not None:
                 await asyncio.to_thread(server.start)
-            started, sandbox_cpu = time.monotonic(), sandbox_cpu_seconds(world)
+            started, cpu = time.monotonic(), RunCpu(world).start()
             async with httpx.AsyncClient() as http:
                 tasks = [asyncio.create_task(Warehouse(world, opts.concurrency).run()),
                          *(asyncio.create_task(log.follow(http)) for log in logs),
@@ -217,7 +217,7 @@ async def run_hub(opts: BenchOptions, world: World, workdir: Path, progress: Pro
                 limit = opts.duration if opts.real_limits else opts.timeout
                 finished, elapsed = await _until_done(world, len(world.order_ids), started, started + limit, "hub",
                                                       progress, logs, done_when_shipped=not opts.real_limits)
-                sandbox_cpu = _used_since(sandbox_cpu, world)
+                used = cpu.stop()
                 if server is not None:
                     await asyncio.to_thread(server.sample)
                     server_cpu = server.seconds()
@@ -237,7 +237,7 @@ async def run_hub(opts: BenchOptions, world: World, workdir: Path, progress: Pro
                 server.close()  # before the run's database is dropped
     state = await asyncio.to_thread(end_state, world, check_inventory=True)
     return {"finished": finished, "seconds": elapsed, "usage": usage, "state": state, "logs": logs,
-            "confirmed_at": milestones.at, "sandbox_cpu": sandbox_cpu, "server_cpu": server_cpu}
+            "confirmed_at": milestones.at, **used, "server_cpu": server_cpu}
 
 
 async def run_floor(opts: BenchOptions, world: World, progress: Progress) -> dict[str, Any]:
@@ -252,7 +252,7 @@ async def run_floor(opts: BenchOptions, world: World, progress: Progress) -> dic
     async with httpx.AsyncClient() as http:
         tasks = [asyncio.create_task(Warehouse(world, opts.concurrency).run()),
                  *(asyncio.create_task(log.follow(http)) for log in logs)]
-        started, sandbox_cpu = time.monotonic(), sandbox_cpu_seconds(world)
+        started, cpu = time.monotonic(), RunCpu(world).start()
 
         async def report() -> None:
             while True:
@@ -272,7 +272,7 @@ async def run_floor(opts: BenchOptions, world: World, progress: Progress) -> dic
                 await asyncio.to_thread(proc.join, 10)
                 raise RuntimeError(f"the floor's process ended without a report (exit code {proc.exitcode})"
                                    ) from None
-            sandbox_cpu = _used_since(sandbox_cpu, world)
+            used = cpu.stop()
         finally:
             for task in [*tasks, ticker]:
                 task.cancel()
@@ -288,13 +288,8 @@ async def run_floor(opts: BenchOptions, world: World, progress: Progress) -> dic
     milestones.see(seconds, int(result["confirmed"]))  # it may finish between two samples
     state = await asyncio.to_thread(end_state, world, check_inventory=True)
     return {"finished": True, "seconds": seconds, "state": state, "logs": logs, "confirmed_at": milestones.at,
-            "sandbox_cpu": sandbox_cpu, "client": {"cpu_seconds": round(result["cpu_seconds"], 3),
+            **used, "client": {"cpu_seconds": round(result["cpu_seconds"], 3),
                                                    "peak_rss_mb": round(result["peak_rss_mb"], 1)}}
-
-
-def _used_since(before: float | None, world: World) -> float | None:
-    after = sandbox_cpu_seconds(world)
-    return None if before is None or after is None else after - before
 
 
 def _calls(logs: list[CallLog], orders: int) -> dict[str, Any]:
@@ -326,6 +321,10 @@ def _figures(result: dict[str, Any], orders: int) -> dict[str, Any]:
                        "are counted as lost")
     if result.get("sandbox_cpu") is not None:
         out["sandbox_cpu_seconds_per_1000_orders"] = round(result["sandbox_cpu"] / orders * 1000, 2)
+    if result.get("bench_cpu") is not None:
+        out["bench_cpu_seconds_per_1000_orders"] = round(result["bench_cpu"] / orders * 1000, 2)
+    if result.get("machine_busy") is not None:
+        out["machine_busy_share"] = result["machine_busy"]
     if result.get("server_cpu") is not None:
         out["ledger_server_cpu_seconds_per_1000_orders"] = round(result["server_cpu"] / orders * 1000, 2)
     usage = result.get("usage")

@@ -73,6 +73,10 @@ def test_small_bench_on_sqlite_with_the_floor(tmp_path: Path) -> None:
     # Both sides' runs made the sandboxes work, and the table shows it.
     assert hub["sandbox_cpu_seconds_per_1000_orders"] > 0 and floor["sandbox_cpu_seconds_per_1000_orders"] > 0
     assert "ledger_server_cpu_seconds_per_1000_orders" not in hub  # SQLite: the ledger's work is the hub's own
+    # So did the bench's own process (it plays the warehouse for both), and the machine was busy.
+    for side in (hub, floor):
+        assert side["bench_cpu_seconds_per_1000_orders"] > 0
+        assert 0 < side["machine_busy_share"] <= 1
 
 
 def test_rounds_alternate_hub_and_floor_and_report_the_median_ratio(tmp_path: Path) -> None:
