@@ -151,6 +151,12 @@ class Window:
     # For a backend's shipments: the engine's look-up of which of these ids the ledger has
     # recorded (a recorded shipment never changes there, so a scheduled poll need not map it again).
     recorded: Callable[[list[str]], Awaitable[set[str]]] | None = None
+    # A source's slower safety-net read of everything recent (e.g. Houzz's re-check of every recent
+    # order for cancellations): when the last one was made, as the ledger keeps it across restarts
+    # (a hub started by cron each few minutes would otherwise make it at every start), and where
+    # the connector says it made one now.
+    full_read_at: datetime | None = None
+    full_read_done: Callable[[datetime], None] | None = None
 
     async def recorded_among(self, external_ids: list[str]) -> set[str]:
         """The ids among these a connector may pass over: recorded, and the window lets it skip them."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -22,6 +22,8 @@ from orderbridge.ledger import schema as t
 from orderbridge.ledger.prepared import ROW_ID
 
 log = logging.getLogger("orderbridge.engine.cancels")
+
+FULL_READ = "cancels_full_read"  # the cursor holding when a source last re-read everything recent for them
 
 
 def record_cancellation(conn: Any, hub: Hub, source: ConnectionRow, c: Cancellation) -> str:
@@ -63,13 +65,24 @@ async def cancels(ctx: JobContext) -> None:
     if ctx.hub.capabilities(ctx.row).cancel_detection:
         with ctx.tx() as conn:
             cursor = read_cursor(conn, ctx.row.id, "cancels")
+            full_read_at = read_cursor(conn, ctx.row.id, FULL_READ)
         now = utcnow()
-        async for c in src.cancellations(Window(window_start(cursor, ctx.hub.runner.overlap_seconds), now)):
+        full_reads: list[datetime] = []
+        if cursor is None and full_read_at is None:
+            # The job's first run: no order older than the download's first read (itself a read of
+            # everything recent, cancelled ones skipped) is held yet for a re-check to protect.
+            full_read_at = now
+            full_reads.append(now)
+        window = Window(window_start(cursor, ctx.hub.runner.overlap_seconds), now, full_read_at=full_read_at,
+                        full_read_done=full_reads.append)
+        async for c in src.cancellations(window):
             with ctx.tx() as conn:
                 if record_cancellation(conn, ctx.hub, ctx.row, c) == "new":
                     ctx.count()
         with ctx.tx() as conn:
             write_cursor(conn, ctx.row.id, "cancels", now)
+            if full_reads:  # recorded once the read is through: one cut short is made again
+                write_cursor(conn, ctx.row.id, FULL_READ, full_reads[-1])
     await _cancel_at_backends(ctx)
 
 

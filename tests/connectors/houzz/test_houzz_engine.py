@@ -238,3 +238,43 @@ def test_orders_charged_later_are_found_by_status_every_status_recheck_period(
     _downloads(hub, lambda _: None, charge, period_passed)
     assert seen == [False]
     assert older in orders(hub)
+
+
+def test_the_recheck_of_every_recent_order_for_cancellations_is_kept_across_restarts(
+        tmp_path: Any, url: str, admin: Admin, wms: ShopAdmin) -> None:
+    """The slow safety net (every recent order re-read for cancellations) runs once per
+    cancel_recheck_minutes, not at every start of the hub (``run --once`` from cron starts it each
+    time, nor at the first run, which holds no order older than the download's first read); the
+    quick read of the cancelled status runs every time."""
+    from datetime import UTC, datetime, timedelta
+    from urllib.parse import parse_qs
+
+    from orderbridge.engine.cancels import FULL_READ
+    from orderbridge.engine.context import write_cursor
+
+    acc = admin.account()
+    a = acc["acct"]
+    oid = admin.order(a)
+    hub = make_hub(tmp_path, url, acc, wms.url, {"cancel_recheck_minutes": 60})
+
+    def full_reads(since: int) -> int:
+        """getOrders of every status from days back: the first download's read, or the re-check."""
+        days_ago = (datetime.now(UTC) - timedelta(days=2)).strftime("%Y-%m-%d")
+        queries = [parse_qs(c["query"]) for c in admin.calls(since) if "getOrders" in c["query"]]
+        return sum(q.get("Status") == ["All"] and q.get("From", ["9"])[0][:10] < days_ago for q in queries)
+
+    seq = admin.last_seq()
+    sync(hub, "houzz")  # the first start: the first download reads everything recent; no re-check yet
+    assert full_reads(seq) == 1
+    admin.cancel(a, oid)
+    seq = admin.last_seq()
+    sync(hub, "houzz")  # started again (new connectors): the re-check is not due yet
+    assert full_reads(seq) == 0
+    with hub.db.connect() as conn:
+        assert conn.execute(sa.select(t.orders.c.sending_canceled).where(t.orders.c.external_id == oid)).scalar()
+        houzz_id = conn.execute(sa.select(t.connections.c.id).where(t.connections.c.name == "houzz")).scalar_one()
+    with hub.db.begin() as conn:
+        write_cursor(conn, houzz_id, FULL_READ, datetime.now(UTC) - timedelta(minutes=61))
+    seq = admin.last_seq()
+    sync(hub, "houzz")  # an hour since the last: due again
+    assert full_reads(seq) == 1

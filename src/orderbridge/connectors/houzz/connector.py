@@ -375,7 +375,8 @@ class _HouzzSource(SourceConnector):
                 yield c
         now = utcnow()
         every = timedelta(minutes=self.settings.cancel_recheck_minutes)
-        if self._last_recheck is None or now - self._last_recheck >= every:
+        last = max((at for at in (self._last_recheck, window.full_read_at) if at is not None), default=None)
+        if last is None or now - last >= every:
             # The cancelled filter's spelling is not documented: re-read every recent order too.
             async for raw in self.client.iter_orders("All", since, window.until, self.tz):
                 c = cancellation(raw, self.tz)
@@ -383,6 +384,8 @@ class _HouzzSource(SourceConnector):
                     seen.add(c.external_id)
                     yield c
             self._last_recheck = now
+            if window.full_read_done is not None:
+                window.full_read_done(now)
 
     async def _cancelled(self, since: datetime, until: datetime) -> AsyncIterator[dict[str, Any]]:
         for _ in range(2):
