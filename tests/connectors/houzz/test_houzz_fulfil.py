@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
@@ -236,9 +236,15 @@ def test_cancellations_survive_the_other_filter_spelling_and_recheck() -> None:
         admin.cancel(acc["acct"], oid)
 
         async def go() -> list[list[str]]:
+            full_reads: list[datetime] = []  # kept by the engine between runs (its ledger's cursor)
+            found = []
             async with opened(s.url, acc, {"cancel_recheck_minutes": 60}) as c:
-                w = Window(since=now() - timedelta(minutes=5), until=now())
-                return [[x.external_id for x in await collect(c.cancellations(w))] for _ in range(2)]
+                for _ in range(2):
+                    w = Window(since=now() - timedelta(minutes=5), until=now(),
+                               full_read_at=full_reads[-1] if full_reads else None, full_read_done=full_reads.append)
+                    found.append([x.external_id for x in await collect(c.cancellations(w))])
+            assert len(full_reads) == 1
+            return found
 
         assert asyncio.run(go()) == [[oid], [oid]]
         statuses = [q for q in (c["query"] for c in admin.calls()) if "getOrders" in q]

@@ -156,7 +156,6 @@ class _HouzzSource(SourceConnector):
                                   read_format=self.settings.read_format)
         self.tz = ZoneInfo(self.settings.houzz_timezone)
         self._cancel_status = "Canceled"
-        self._last_recheck: datetime | None = None
         self._status_reread = Paced(STATUS_REREAD_SHARE)
 
     # ------------------------------------------------------------------------ budgeting
@@ -375,15 +374,14 @@ class _HouzzSource(SourceConnector):
                 yield c
         now = utcnow()
         every = timedelta(minutes=self.settings.cancel_recheck_minutes)
-        last = max((at for at in (self._last_recheck, window.full_read_at) if at is not None), default=None)
-        if last is None or now - last >= every:
-            # The cancelled filter's spelling is not documented: re-read every recent order too.
+        if window.full_read_at is None or now - window.full_read_at >= every:
+            # The cancelled filter's spelling is not documented: re-read every recent order too
+            # (when it was last done is the engine's to keep: the window brings it).
             async for raw in self.client.iter_orders("All", since, window.until, self.tz):
                 c = cancellation(raw, self.tz)
                 if c and c.external_id not in seen:
                     seen.add(c.external_id)
                     yield c
-            self._last_recheck = now
             if window.full_read_done is not None:
                 window.full_read_done(now)
 
