@@ -16,13 +16,13 @@ from orderbridge.config import RouteOptions
 from orderbridge.connectors.base import StoredOrder
 from orderbridge.connectors.errors import DataError
 from orderbridge.connectors.registry import parse_model
-from orderbridge.domain.models import utcnow
+from orderbridge.domain.models import OrderStatus, utcnow
 from orderbridge.domain.validation import describe_validation_error
 from orderbridge.engine import inventory, steps
 from orderbridge.engine.attempt import attempt, failed
 from orderbridge.engine.context import JobContext
 from orderbridge.engine.hub import RouteRow
-from orderbridge.engine.orders import clear_error, recompute_status, set_error
+from orderbridge.engine.orders import WAITING_FOR_PAYMENT, clear_error, recompute_status, set_error
 from orderbridge.engine.rules import MappingRules, delivery_request, order_by_id, stored_order
 from orderbridge.engine.timeline import event
 from orderbridge.ledger import prepared
@@ -258,7 +258,7 @@ async def _deliver_one(ctx: JobContext, backend: Any, routes: dict[int, _RouteOp
             return None
         if backend.requires_payment(request) and not order_row.paid:
             conn.execute(d.update().where(d.c.id == row.id).values(
-                state=steps.WAITING, last_error="waiting for payment"))
+                state=steps.WAITING, last_error=WAITING_FOR_PAYMENT))
             event(conn, row.order_id, "waiting", "Waiting for payment before it is sent to " + ctx.row.name)
             return None
         if not steps.claim(conn, d, row.id):  # the intent, committed before the call
@@ -293,7 +293,7 @@ async def _deliver_one(ctx: JobContext, backend: Any, routes: dict[int, _RouteOp
             clear_error(conn, row.order_id)
         event(conn, row.order_id, "delivered",
               f"Order {how} in {ctx.row.name} as {request.cust_ref} (id {backend_id})" + (f": {note}" if note else ""))
-        recompute_status(conn, row.order_id)
+        recompute_status(conn, row.order_id, likely=OrderStatus.AT_WMS)
 
     await ctx.write(done)
     ctx.count()

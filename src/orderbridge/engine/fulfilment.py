@@ -11,7 +11,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from orderbridge.connectors.base import ConfirmMode
-from orderbridge.domain.models import Shipment, utcnow
+from orderbridge.domain.models import OrderStatus, Shipment, utcnow
 from orderbridge.engine import steps
 from orderbridge.engine.attempt import attempt, failed
 from orderbridge.engine.context import JobContext, LookBack, read_cursor, write_cursor
@@ -144,7 +144,7 @@ def record_shipments(ctx: JobContext, conn: Any, shipments: list[Shipment]) -> l
         if planned:
             woken.add(source_id)
             confirmed_whole.add(order_id)  # a later shipment of the page finds it planned
-        recompute_status(conn, order_id, fraction)
+        recompute_status(conn, order_id, fraction, likely=OrderStatus.SHIPPED)
         outcomes.append("new")
     for source_id in woken:
         ctx.hub.wake(conn, source_id, "upload")
@@ -274,7 +274,8 @@ async def upload(ctx: JobContext) -> None:
             steps.succeed(conn, c, row.id, note=note)
             event(conn, row.order_id, "confirmed", f"Shipment confirmed to {ctx.row.name}"
                   + (f": {note}" if note else ""))
-            recompute_status(conn, row.order_id, shipments=all_shipped)
+            recompute_status(conn, row.order_id, shipments=all_shipped,
+                             likely=OrderStatus.CONFIRMED if row.key == WHOLE_ORDER else None)
 
         await ctx.write(done)
         ctx.count()

@@ -28,7 +28,14 @@ from orderbridge.domain.validation import (
 from orderbridge.engine.context import JobContext, LookBack, read_cursor, write_cursor
 from orderbridge.engine.deadlocks import own_transaction
 from orderbridge.engine.hub import ConnectionRow, Hub
-from orderbridge.engine.orders import delivered_among, ingest, ingest_new, order_json, stored_columns, update_stored
+from orderbridge.engine.orders import (
+    delivery_facts,
+    ingest,
+    ingest_new,
+    order_json,
+    stored_columns,
+    update_stored,
+)
 from orderbridge.engine.timeline import alert
 from orderbridge.ledger import schema as t
 
@@ -94,19 +101,20 @@ def _store_in(conn: Any, hub: Hub, row: ConnectionRow, items: list[DownloadItem]
             _count(tally, stored, item, "new")
             with_workflow = with_workflow or bool(planned)
     outcomes: list[tuple[DownloadedOrder, str]] = []
+    digested: set[str] = set()  # orders whose digest went in with their update
     try:
         if changed:
             with conn.begin_nested():
-                delivered = delivered_among(conn, [int(known[i].id) for i in changed])
+                facts = delivery_facts(conn, [int(known[i].id) for i in changed])
                 # In id order, as every transaction that locks several orders (fewer deadlocks).
-                outcomes = [(item, update_stored(conn, known[i], item, item.order,
-                                                 delivered=known[i].id in delivered))
+                outcomes = [(item, update_stored(conn, known[i], item, item.order, facts=facts, digested=digested))
                             for i, item in sorted(changed.items(), key=lambda kv: int(known[kv[0]].id))
                             if item.order is not None]
     except Exception:
         log.debug("storing %d changed orders of %s together failed; one by one", len(changed), row.name,
                   exc_info=True)
         rest[:0] = list(changed.values())
+        digested.clear()  # rolled back with the updates
     else:
         for item, outcome in outcomes:
             _count(tally, stored, item, outcome)
@@ -122,7 +130,7 @@ def _store_in(conn: Any, hub: Hub, row: ConnectionRow, items: list[DownloadItem]
             outcome = "failed"
         with_workflow = with_workflow or (bool(planned) and outcome in {"new", "updated"})
         _count(tally, stored, item, outcome)
-    _store_digests(conn, row.id, known, stored)
+    _store_digests(conn, row.id, known, [i for i in stored if i.external_id not in digested])
     if route is not None and (tally.get("new") or tally.get("updated")):
         # Committed with the orders: they move now, not at the next scheduled run.
         hub.wake(conn, route.backend_id, "deliver")

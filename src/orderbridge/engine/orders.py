@@ -260,7 +260,7 @@ def ingest(
         _create_steps(conn, order_id, workflow, route, cust_ref)
         recompute_status(conn, order_id)
         return "updated"
-    return update_stored(conn, existing, item, order, delivered=None)
+    return update_stored(conn, existing, item, order, facts=None)
 
 
 @functools.cache
@@ -271,28 +271,54 @@ def stored_columns() -> Any:
                      o.c.raw_digest)
 
 
-def delivered_among(conn: Connection, order_ids: list[int]) -> set[int]:
-    """The orders among these whose creation at the backend is done or under way."""
+WAITING_FOR_PAYMENT = "waiting for payment"
+
+
+@dataclasses.dataclass
+class DeliveryFacts:
+    """What ``update_stored`` needs of orders' deliveries, read for a batch of orders at once."""
+
+    delivered: set[int] = dataclasses.field(default_factory=set)  # creation at the backend done or under way
+    awaiting_payment: set[int] = dataclasses.field(default_factory=set)  # held until the order is paid
+
+
+def delivery_facts(conn: Connection, order_ids: list[int]) -> DeliveryFacts:
+    """The orders among these whose delivery is done or under way, and those whose delivery waits
+    for payment, in one query."""
+    facts = DeliveryFacts()
+    if not order_ids:
+        return facts
     d = t.deliveries
-    return set(conn.execute(sa.select(d.c.order_id).where(
-        d.c.order_id.in_(order_ids), d.c.state.in_((steps.DONE, steps.IN_FLIGHT)))).scalars()) if order_ids else set()
+    for order_id, state, last_error in conn.execute(sa.select(d.c.order_id, d.c.state, d.c.last_error).where(
+            d.c.order_id.in_(order_ids), d.c.state.in_((steps.DONE, steps.IN_FLIGHT, steps.WAITING)))):
+        if state == steps.WAITING:
+            if last_error == WAITING_FOR_PAYMENT:
+                facts.awaiting_payment.add(int(order_id))
+        else:
+            facts.delivered.add(int(order_id))
+    return facts
 
 
 def update_stored(conn: Connection, existing: Any, item: DownloadedOrder, order: Order, *,
-                  delivered: bool | None) -> str:
-    """A stored, valid order read again: "same" or "updated". ``delivered``: whether its delivery is
-    done or under way, when the caller read that already (for a batch at once)."""
+                  facts: DeliveryFacts | None, digested: set[str] | None = None) -> str:
+    """A stored, valid order read again: "same" or "updated". ``facts``: its delivery's, when the
+    caller read them already (for a batch at once). The digest of what was read is stored with the
+    order's other columns when they are written (its id then added to ``digested``)."""
     o = t.orders
     order_id = int(existing.id)
     new_data = order_json(order)
     if new_data == existing.data:
         return "same"
     now = utcnow()
-    if delivered is None:
-        delivered = bool(delivered_among(conn, [order_id]))
+    if facts is None:
+        facts = delivery_facts(conn, [order_id])
+    delivered = order_id in facts.delivered
     prepared.execute(conn, update_by_id(o), {
         ROW_ID: order_id, "source_status": order.source_status[:60], "paid": order.paid, "updated_at": now,
+        **({"raw_digest": item.raw_digest} if item.raw_digest else {}),
         **({} if delivered else {"data": new_data, "raw": _jsonable(item.raw)})})
+    if digested is not None and item.raw_digest:
+        digested.add(item.external_id)
     if delivered:
         return "same"
     newly_paid = order.paid and not existing.paid
@@ -305,12 +331,12 @@ def update_stored(conn: Connection, existing: Any, item: DownloadedOrder, order:
         _insert_lines(conn, order_id, order)
         changes = "paid" if newly_paid else "changed"
         event(conn, order_id, "updated", f"Order {changes} at the source; the update will be delivered")
-    if newly_paid:
+    if newly_paid and order_id in facts.awaiting_payment:
         # A delivery held for payment can go now.
         conn.execute(
             t.deliveries.update()
             .where(t.deliveries.c.order_id == order_id, t.deliveries.c.state == steps.WAITING,
-                   t.deliveries.c.last_error == "waiting for payment")
+                   t.deliveries.c.last_error == WAITING_FOR_PAYMENT)
             .values(state=steps.PENDING, last_error="")
         )
     return "updated"
@@ -403,11 +429,47 @@ def _status_inputs() -> Any:
     ).where(o.c.id == sa.bindparam(ROW_ID))
 
 
+@functools.cache
+def _plainly(status: OrderStatus) -> Any:
+    """``UPDATE orders SET status = <status>`` where nothing but the step that just succeeded bears
+    on it, in one statement: not cancelled, not in error, every delivery done (there is one), and
+    for ``at_wms`` no shipment nor confirmation yet; for ``shipped`` (every unit shipped, as the
+    caller counted) no confirmation, or one still to be made; for ``confirmed`` its one confirmation,
+    of the whole order, made. Those are the conditions under which
+    ``recompute_status`` derives the same status; where they do not hold, nothing is written."""
+    o, d, x, c = t.orders, t.deliveries, t.cancellations, t.confirmations
+    where = [o.c.id == sa.bindparam(ROW_ID), o.c.status != status, o.c.sending_canceled.is_(False),
+             o.c.error_code == "",
+             sa.exists().where(d.c.order_id == o.c.id),
+             ~sa.exists().where(d.c.order_id == o.c.id, d.c.state != steps.DONE),
+             ~sa.exists().where(x.c.order_id == o.c.id, sa.or_(x.c.outcome == "canceled", x.c.outcome == "stopped"))]
+    if status == OrderStatus.AT_WMS:
+        where += [~sa.exists().where(t.shipments.c.order_id == o.c.id), ~sa.exists().where(c.c.order_id == o.c.id)]
+    elif status == OrderStatus.SHIPPED:
+        where.append(sa.or_(~sa.exists().where(c.c.order_id == o.c.id),
+                            sa.exists().where(c.c.order_id == o.c.id, c.c.state != steps.DONE)))
+    elif status == OrderStatus.CONFIRMED:
+        # The order's one confirmation, of the whole order, done: confirmed however much it shipped.
+        where += [sa.exists().where(c.c.order_id == o.c.id),
+                  ~sa.exists().where(c.c.order_id == o.c.id, sa.or_(c.c.key != WHOLE_ORDER, c.c.state != steps.DONE))]
+    else:
+        raise ValueError(f"no plain transition to {status}")
+    return o.update().where(*where).values(status=status, updated_at=sa.bindparam("at"))
+
+
 def recompute_status(conn: Connection, order_id: int, fraction: tuple[int, int] | None = None,
-                     shipments: list[dict[str, Any]] | None = None) -> str:
+                     shipments: list[dict[str, Any]] | None = None, *, likely: OrderStatus | None = None) -> str:
     """Derive the order's status from its steps and shipments, and store it. ``fraction``: the
     order's (units shipped, units ordered), when the caller has just read them in this transaction;
-    ``shipments``: the stored data of every shipment of the order, when the caller holds them."""
+    ``shipments``: the stored data of every shipment of the order, when the caller holds them;
+    ``likely``: the status the step that just succeeded normally leads to (``at_wms`` after a
+    delivery, ``shipped`` when ``fraction`` counts every unit shipped, ``confirmed`` after the
+    confirmation of the whole order), stored in one statement when nothing else bears on it
+    (``_plainly``); otherwise derived from all there is."""
+    if likely is not None and (likely in (OrderStatus.AT_WMS, OrderStatus.CONFIRMED) or (
+            likely == OrderStatus.SHIPPED and fraction is not None and fraction[1] and fraction[0] >= fraction[1])):
+        if prepared.execute(conn, _plainly(likely), {ROW_ID: order_id, "at": utcnow()}).rowcount == 1:
+            return str(likely)
     o = prepared.execute(conn, _status_inputs(), {ROW_ID: order_id}).one()
     ordered = int(o.ordered)
     if fraction is not None:

@@ -57,6 +57,9 @@ def test_unchanged_rereads_are_passed_over_and_changes_are_read(
         run = await download(hub)
         assert run.status == "ok" and run.notes == "1 same", run  # a status alone: nothing to redeliver
         assert held(hub)[first[0]] == "InProduction"
+        # Its digest went in with the update: the next poll passes over it as over the others.
+        run = await download(hub)
+        assert run.status == "ok" and run.processed == 0 and run.notes == "", run
 
         # Orders read but not stored (the intake's transaction fails) are read again on the next poll.
         later = [admin.order(a) for _ in range(3)]
