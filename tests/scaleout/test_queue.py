@@ -21,7 +21,7 @@ import psycopg.types.json
 import pytest
 import sqlalchemy as sa
 
-from orderbridge.connectors.budget import PgBudget
+from orderbridge.connectors.budget import JITTER, PgBudget
 from orderbridge.connectors.http import RateSpec
 from orderbridge.connectors.sandbox_kit import ServedApp
 from orderbridge.domain.models import utcnow
@@ -284,8 +284,11 @@ def test_the_call_budget_is_shared_by_processes_of_the_cluster(pg_url: str) -> N
         th.join(30)
     stamps.sort()
     assert len(stamps) == 30
-    assert max(sum(1 for s in stamps if a <= s < a + 1.0) for a in stamps) <= 20  # any 1 s window
-    assert stamps[-1] - stamps[0] >= 29 / 20  # 30 calls at 20/s (less headroom): spread, not bursted
+    # Each call may still be up to half the jitter on its way to the API after this stamp: even the
+    # earliest of a window arriving that late, the window holds no more than the limit.
+    span = 1.0 + JITTER / 2
+    assert max(sum(1 for s in stamps if a <= s < a + span) for a in stamps) <= 20
+    assert stamps[-1] - stamps[0] >= 29 / 20  # 30 calls at 20/s (less the jitter): spread, not bursted
 
     other = PgBudget(open_ledger(pg_url, migrate=False))
     began = time.monotonic()
@@ -297,7 +300,7 @@ def test_the_call_budget_is_shared_by_processes_of_the_cluster(pg_url: str) -> N
 @pytest.mark.postgres
 def test_calls_woken_late_by_a_busy_loop_do_not_leave_together(pg_url: str) -> None:
     """Calls waiting for their slots while the event loop is blocked would all leave when it frees:
-    those woken later than the headroom allows take fresh slots, so no 1 s window holds more than
+    those woken later than half the jitter allows take fresh slots, so no 1 s window holds more than
     the budget."""
     open_ledger(pg_url).dispose()
     spec = RateSpec(calls=10, period=1.0)

@@ -93,8 +93,12 @@ def confirmed_count(client: httpx.Client, urls: list[str]) -> int:
 
 
 def busiest_second(calls: list[dict[str, Any]], prefix: str) -> tuple[int, int]:
-    """(the most calls in one 1-second window, that window's start) for calls whose path starts with prefix."""
-    per_second = Counter(int(c["at"]) for c in calls if c["path"].startswith(prefix))
+    """(the most calls in one 1-second window, that window's start) for calls whose path starts with prefix.
+
+    Counted by arrival, as an API's rate limit counts them (not by when the emulator, busy with
+    other requests, got round to answering).
+    """
+    per_second = Counter(int(c["arrived"]) for c in calls if c["path"].startswith(prefix))
     if not per_second:
         return 0, 0
     second, n = per_second.most_common(1)[0]

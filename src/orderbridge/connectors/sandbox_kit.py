@@ -3,7 +3,9 @@
 A sandbox is a Starlette app built by ``SandboxKit.app(routes, admin_routes)``. The kit adds, under
 ``/__sandbox__`` (a path no real API uses):
 
-- ``GET  /__sandbox__/calls``            every call received (method, path, query, status, time);
+- ``GET  /__sandbox__/calls``            every call received (method, path, query, status, ``arrived``:
+                                         when it came in, the moment a rate limit counts it; ``at``:
+                                         when it was answered; ``ms`` between the two);
                                          ``?since=N`` returns calls after sequence number N
 - ``DELETE /__sandbox__/calls``          forget the call log
 - ``GET  /__sandbox__/faults``           the fault plan in force
@@ -142,6 +144,7 @@ class SandboxKit:
         self.calls.append(
             {
                 "seq": self.seq,
+                "arrived": request.scope.get("sandbox_arrived", time.time()),
                 "at": time.time(),
                 "method": request.method,
                 "path": request.url.path,
@@ -170,6 +173,7 @@ class SandboxKit:
                 if request.url.path.startswith(ADMIN_PREFIX):
                     return await call_next(request)
                 started = time.perf_counter()
+                request.scope["sandbox_arrived"] = time.time()
                 fault = kit._pick_fault(request)
                 if kit.faults.latency_ms:
                     await asyncio.sleep(kit.faults.latency_ms / 1000)
