@@ -23,7 +23,7 @@ from benchmarks.runner import HubSpec, check_runner, make_runner
 from benchmarks.world import TG_TOKEN, World, make_stores, place_order, seed_catalog
 from orderbridge.config import AppConfig
 from orderbridge.connectors.sandbox_kit import free_port
-from orderbridge.demo.sandboxes import SandboxProcess
+from orderbridge.demo.sandboxes import SandboxProcess, start_all
 from orderbridge.demo.wix_holded import HOLDED_KEY, PRODUCTS, WixHolded
 
 # Polling every second; the steps after it as often as the runner allows.
@@ -101,8 +101,7 @@ async def run_latency(opts: LatencyOptions, progress: Progress) -> dict[str, Any
              SandboxProcess("holded", {"accounts": [], "rate_limit_enabled": False})]
     report: dict[str, Any] = {"options": {"mode": "latency", **opts.__dict__}}
     try:
-        for box in boxes:
-            box.start()
+        start_all(boxes)
         houzz, tradegecko, wix, holded = boxes
         world = seed_catalog(houzz, tradegecko, make_stores(1))
         books = WixHolded(wix=wix, holded=holded, orders=0)

@@ -10,7 +10,7 @@ import random
 from dataclasses import dataclass, field
 from typing import Any
 
-from orderbridge.demo.sandboxes import SandboxProcess
+from orderbridge.demo.sandboxes import SandboxProcess, start_all
 
 TG_TOKEN = "tradegecko-sandbox-token"  # the TradeGecko sandbox's demo account
 CATALOG_SIZE = 40
@@ -69,12 +69,7 @@ def sandbox_options(real_limits: bool) -> tuple[dict[str, Any], dict[str, Any]]:
 
 def start_sandboxes(real_limits: bool) -> tuple[SandboxProcess, SandboxProcess]:
     houzz_opts, tg_opts = sandbox_options(real_limits)
-    houzz = SandboxProcess("houzz", houzz_opts).start()
-    try:
-        tradegecko = SandboxProcess("tradegecko", tg_opts).start()
-    except Exception:
-        houzz.stop()
-        raise
+    houzz, tradegecko = start_all([SandboxProcess("houzz", houzz_opts), SandboxProcess("tradegecko", tg_opts)])
     return houzz, tradegecko
 
 

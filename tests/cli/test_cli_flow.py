@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from orderbridge.demo.sandboxes import SandboxProcess
+from orderbridge.demo.sandboxes import SandboxProcess, running
 from orderbridge.demo.scenario import HOUZZ_ACCOUNT, TG_TOKEN
 
 CONFIG = """
@@ -51,8 +51,8 @@ def ob(*args: str, config: Path) -> subprocess.CompletedProcess[str]:
 
 @pytest.fixture
 def world(tmp_path: Path) -> Any:
-    with SandboxProcess("houzz", {"accounts": [], "rate_limit": False}) as houzz, \
-            SandboxProcess("tradegecko", {"rate_limit": False}) as tg:
+    with running(SandboxProcess("houzz", {"accounts": [], "rate_limit": False}),
+                 SandboxProcess("tradegecko", {"rate_limit": False})) as (houzz, tg):
         with houzz.admin() as h, tg.admin() as g:
             h.post("/accounts", json=HOUZZ_ACCOUNT).raise_for_status()
             h.post(f"/accounts/{HOUZZ_ACCOUNT['id']}/listings", json=[{"SKU": "CH-1"}]).raise_for_status()

@@ -6,11 +6,11 @@ from collections.abc import Iterator
 
 import pytest
 
-from orderbridge.demo.sandboxes import SandboxProcess
+from orderbridge.demo.sandboxes import SandboxProcess, running
 
 
 @pytest.fixture
 def sandboxes() -> Iterator[tuple[SandboxProcess, SandboxProcess]]:
-    with SandboxProcess("houzz", {"accounts": [], "rate_limit": False}) as houzz, \
-            SandboxProcess("tradegecko", {"rate_calls": 40, "rate_period": 4}) as tg:
+    with running(SandboxProcess("houzz", {"accounts": [], "rate_limit": False}),
+                 SandboxProcess("tradegecko", {"rate_calls": 40, "rate_period": 4})) as (houzz, tg):
         yield houzz, tg

@@ -12,7 +12,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from orderbridge.demo.sandboxes import SandboxProcess
+from orderbridge.demo.sandboxes import SandboxProcess, start_all
 from orderbridge.demo.scenario import CATALOG, HOUZZ_ACCOUNT, TG_TOKEN
 from orderbridge.demo.wix_holded import HOLDED_KEY, PRODUCTS, WixHolded
 from orderbridge.ledger import schema as t
@@ -87,8 +87,7 @@ class World:
         return [self.houzz, self.tradegecko, self.wix, self.holded]
 
     def start(self) -> None:
-        for box in self.boxes:
-            box.start()
+        start_all(self.boxes)
 
     def stop(self) -> None:
         for box in self.boxes:

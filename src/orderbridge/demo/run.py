@@ -13,7 +13,7 @@ import sqlalchemy as sa
 import uvicorn
 
 from orderbridge.config import AppConfig
-from orderbridge.demo.sandboxes import SandboxProcess
+from orderbridge.demo.sandboxes import SandboxProcess, start_all
 from orderbridge.demo.scenario import HOUZZ_ACCOUNT, LEGACY_SKU, LEGACY_TARGET, TG_TOKEN, Scenario
 from orderbridge.demo.wix_holded import WixHolded
 from orderbridge.engine.hub import Hub
@@ -89,8 +89,7 @@ async def run_demo(opts: DemoOptions, report: Callable[[dict[str, Any]], None]) 
     boxes = [SandboxProcess("houzz", sandbox_opts["houzz"]), SandboxProcess("tradegecko", sandbox_opts["tradegecko"]),
              SandboxProcess("wix", wix_opts), SandboxProcess("holded", holded_opts)]
     try:
-        for box in boxes:
-            box.start()
+        await asyncio.to_thread(start_all, boxes)
         return await _run(opts, boxes[0], boxes[1], boxes[2], boxes[3], report)
     finally:
         for box in boxes:

@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from tests.support.engine import sync
 
 from orderbridge.config import AppConfig
-from orderbridge.demo.sandboxes import SandboxProcess
+from orderbridge.demo.sandboxes import SandboxProcess, running
 from orderbridge.engine.hub import Hub
 from orderbridge.engine.operations import add_alias
 from orderbridge.ledger import schema as t
@@ -24,9 +24,9 @@ ORPHAN_UPC = "000111222333"  # in JOOR's style library, unknown to TradeGecko
 
 @pytest.fixture
 def sandboxes() -> Iterator[tuple[SandboxProcess, SandboxProcess]]:
-    with SandboxProcess("joor", {"accounts": [{"id": "brand", "token": TOKEN, "warehouses": ["MAIN"]}],
-                                 "seed": 5}) as joor, \
-            SandboxProcess("tradegecko", {"rate_limit": False, "demo_account": False}) as tg:
+    with running(SandboxProcess("joor", {"accounts": [{"id": "brand", "token": TOKEN, "warehouses": ["MAIN"]}],
+                                         "seed": 5}),
+                 SandboxProcess("tradegecko", {"rate_limit": False, "demo_account": False})) as (joor, tg):
         yield joor, tg
 
 
