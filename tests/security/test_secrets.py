@@ -41,11 +41,19 @@ class InProcessSandbox:
     def admin(self) -> httpx.Client:
         return httpx.Client(base_url=self.url + "/__sandbox__", timeout=30)
 
-    def start(self) -> None:
+    def spawn(self) -> InProcessSandbox:
         self.served.start()
+        return self
+
+    def wait_ready(self, timeout: float = 30.0) -> InProcessSandbox:
+        return self  # answering once spawn() returns
+
+    def start(self) -> None:
+        self.spawn()
 
     def stop(self) -> None:
-        self.served.stop()
+        if self.served.thread.is_alive():
+            self.served.stop()
 
 
 @dataclass
