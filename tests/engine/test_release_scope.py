@@ -1,5 +1,5 @@
-"""Steps a dead run left in flight are returned to pending for one source's orders only (SQLite
-and PostgreSQL)."""
+"""Steps a dead run left in flight are returned to pending for one connection's rows only: its
+orders' (a source), or those naming it (a backend's deliveries); SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -27,8 +27,12 @@ def test_release_touches_the_in_flight_steps_of_that_sources_orders_only(db_url:
     with hub.db.begin() as conn:
         shop, wms = hub.connection(conn, "shop"), hub.connection(conn, "wms")
         assert conn.execute(sa.update(d).values(state=steps.IN_FLIGHT)).rowcount == 3
-        assert steps.release(conn, d, steps.of_source(d, wms.id)) == 0  # no order comes from the backend
-        assert steps.release(conn, d, sa.and_(steps.of_source(d, shop.id), d.c.cust_ref.like("%R1%"))) == 1
-        assert steps.release(conn, d, steps.of_source(d, shop.id)) == 2  # the other two; pending ones stay
+        assert conn.execute(sa.update(d).where(d.c.cust_ref.like("%R1%")).values(state=steps.DONE)).rowcount == 1
+        assert steps.release(conn, d, wms.id) == 0  # no order comes from the backend
+        assert steps.release(conn, d, shop.id, by="backend_id") == 0  # nothing is delivered to the shop
+        assert steps.release(conn, d, shop.id) == 2  # the shop's two in flight; the one done stays
+        assert sorted(conn.execute(sa.select(d.c.state)).scalars()) == [steps.DONE, steps.PENDING, steps.PENDING]
+        assert conn.execute(sa.update(d).values(state=steps.IN_FLIGHT)).rowcount == 3
+        assert steps.release(conn, d, wms.id, by="backend_id") == 3  # by the deliveries' own column
         assert set(conn.execute(sa.select(d.c.state)).scalars()) == {steps.PENDING}
     hub.db.dispose()

@@ -89,7 +89,7 @@ async def cancels(ctx: JobContext) -> None:
 async def _cancel_at_backends(ctx: JobContext) -> None:
     o, d, k = t.orders, t.deliveries, t.cancellations
     with ctx.tx() as conn:
-        steps.release(conn, k, steps.of_source(k, ctx.row.id))
+        steps.release(conn, k, ctx.row.id)
         rows = conn.execute(
             sa.select(k.c.id, k.c.order_id, k.c.attempts, d.c.state.label("delivery_state"),
                       d.c.backend_order_id, d.c.backend_id)

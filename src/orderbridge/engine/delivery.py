@@ -39,24 +39,15 @@ BATCH = 500
 
 async def workflow(ctx: JobContext) -> None:
     src = ctx.hub.source(ctx.row)
-    w, o = t.workflow_steps, t.orders
-    earlier = sa.alias(w)
-    blocked_by_earlier = sa.exists().where(
-        earlier.c.order_id == w.c.order_id, earlier.c.seq < w.c.seq, earlier.c.state != steps.DONE)
+    w = t.workflow_steps
 
     def due(conn: Any) -> list[Any]:
         # We hold this connection's workflow lease, so an in_flight step here is a dead run's:
         # it is due again, and every step looks at the source's state before acting.
-        released = steps.release(conn, w, steps.of_source(w, ctx.row.id))
+        released = steps.release(conn, w, ctx.row.id)
         if released:
             ctx.notes.append(f"{released} interrupted workflow steps resumed")
-        return list(conn.execute(
-            sa.select(w.c.id, w.c.order_id, w.c.name, w.c.label, w.c.attempts)
-            .join(o, o.c.id == w.c.order_id)
-            .where(o.c.connection_id == ctx.row.id, steps.due_clause(w, utcnow()), ~blocked_by_earlier,
-                   o.c.sending_canceled.is_(False))
-            .order_by(*steps.due_order(w)).limit(BATCH)
-        ))
+        return prepared.execute(conn, _due_steps(), {steps.SOURCE_ID: ctx.row.id, steps.NOW: utcnow()}).all()
 
     rows = await ctx.hub.in_ledger(due)
 
@@ -137,6 +128,31 @@ async def workflow(ctx: JobContext) -> None:
     await ctx.each(rows, run)
 
 
+@functools.cache
+def _due_deliveries() -> Any:
+    """A backend's due deliveries (the bound connection is the backend), with their orders' flags."""
+    d, o = t.deliveries, t.orders
+    return (sa.select(d.c.id, d.c.order_id, d.c.attempts, d.c.idempotency_key, o.c.connection_id,
+                      o.c.sending_canceled, o.c.on_hold, o.c.error_code)
+            .join(o, o.c.id == d.c.order_id)
+            .where(d.c.backend_id == sa.bindparam(steps.SOURCE_ID), steps.due_clause(d, sa.bindparam(steps.NOW)))
+            .order_by(*steps.due_order(d)).limit(BATCH))
+
+
+@functools.cache
+def _due_steps() -> Any:
+    """A source's due workflow steps, each only once the order's earlier steps are done."""
+    w, o = t.workflow_steps, t.orders
+    earlier = sa.alias(w)
+    blocked_by_earlier = sa.exists().where(
+        earlier.c.order_id == w.c.order_id, earlier.c.seq < w.c.seq, earlier.c.state != steps.DONE)
+    return (sa.select(w.c.id, w.c.order_id, w.c.name, w.c.label, w.c.attempts)
+            .join(o, o.c.id == w.c.order_id)
+            .where(o.c.connection_id == sa.bindparam(steps.SOURCE_ID), steps.due_clause(w, sa.bindparam(steps.NOW)),
+                   ~blocked_by_earlier, o.c.sending_canceled.is_(False))
+            .order_by(*steps.due_order(w)).limit(BATCH))
+
+
 @dataclass(frozen=True)
 class _Step:
     """An order's workflow step as the workflow run holds it (``_steps_of_order``'s columns)."""
@@ -176,12 +192,12 @@ def _release_delivery() -> Any:
 async def deliver(ctx: JobContext) -> None:
     """Create due orders in this backend, exactly once."""
     backend = ctx.hub.backend(ctx.row)
-    d, o = t.deliveries, t.orders
+    d = t.deliveries
 
     def start(conn: Any) -> tuple[dict[int, Any], dict[int, Any]]:
         # We hold this backend's deliver lease, so an in_flight row here is a dead run's: its
         # next attempt looks the order up before creating anything.
-        released = steps.release(conn, d, d.c.backend_id == ctx.row.id)
+        released = steps.release(conn, d, ctx.row.id, by="backend_id")
         if released:
             ctx.notes.append(f"{released} interrupted deliveries resumed")
         routes = {r.source_id: r for r in ctx.hub.routes_to_backend(conn, ctx.row.id)}
@@ -193,13 +209,7 @@ async def deliver(ctx: JobContext) -> None:
                              ctx.hub.route_options_for(backend, route))
 
     def due(conn: Any) -> list[Any]:
-        return list(conn.execute(
-            sa.select(d.c.id, d.c.order_id, d.c.attempts, d.c.idempotency_key, o.c.connection_id,
-                      o.c.sending_canceled, o.c.on_hold, o.c.error_code)
-            .join(o, o.c.id == d.c.order_id)
-            .where(d.c.backend_id == ctx.row.id, steps.due_clause(d, utcnow()))
-            .order_by(*steps.due_order(d)).limit(BATCH)
-        ))
+        return prepared.execute(conn, _due_deliveries(), {steps.SOURCE_ID: ctx.row.id, steps.NOW: utcnow()}).all()
 
     route_rows, sources = await ctx.hub.in_ledger(start)
     routes = {sid: options(route) for sid, route in route_rows.items()}

@@ -212,6 +212,15 @@ def _plan_confirmation(ctx: JobContext, conn: Any, source_row: Any, order_id: in
 
 
 @functools.cache
+def _due_confirmations() -> Any:
+    c, o = t.confirmations, t.orders
+    return (sa.select(c.c.id, c.c.order_id, c.c.key, c.c.shipment_ids, c.c.attempts)
+            .join(o, o.c.id == c.c.order_id)
+            .where(o.c.connection_id == sa.bindparam(steps.SOURCE_ID), steps.due_clause(c, sa.bindparam(steps.NOW)))
+            .order_by(*steps.due_order(c)).limit(1000))
+
+
+@functools.cache
 def _order_to_confirm() -> Any:
     o, d = t.orders, t.deliveries
     return (sa.select(*order_columns(), d.c.backend_order_id).join(d, d.c.order_id == o.c.id)
@@ -227,15 +236,11 @@ def _shipments_of_order() -> Any:
 async def upload(ctx: JobContext) -> None:
     """Confirm due shipments to the source, each confirmation exactly once."""
     src = ctx.hub.source(ctx.row)
-    c, o = t.confirmations, t.orders
+    c = t.confirmations
 
     def due(conn: Any) -> list[Any]:
-        steps.release(conn, c, steps.of_source(c, ctx.row.id))
-        return list(conn.execute(
-            sa.select(c.c.id, c.c.order_id, c.c.key, c.c.shipment_ids, c.c.attempts)
-            .join(o, o.c.id == c.c.order_id)
-            .where(o.c.connection_id == ctx.row.id, steps.due_clause(c, utcnow()))
-            .order_by(*steps.due_order(c)).limit(1000)))
+        steps.release(conn, c, ctx.row.id)
+        return prepared.execute(conn, _due_confirmations(), {steps.SOURCE_ID: ctx.row.id, steps.NOW: utcnow()}).all()
 
     rows = await ctx.hub.in_ledger(due)
 

@@ -18,6 +18,7 @@ per fifth of the period.
 
 from __future__ import annotations
 
+import functools
 import time
 from collections import defaultdict
 from dataclasses import dataclass
@@ -34,7 +35,9 @@ from orderbridge.engine import steps
 from orderbridge.engine.context import JobContext, read_cursor, write_cursor
 from orderbridge.engine.hub import ConnectionRow, Hub
 from orderbridge.engine.rules import aliases
+from orderbridge.ledger import prepared
 from orderbridge.ledger import schema as t
+from orderbridge.ledger.prepared import ROW_ID
 
 PUSH_BATCH = 100
 STOCK_READ = "stock"  # the cursor holding when a backend's stock snapshot was read
@@ -173,6 +176,14 @@ def desired_levels(ctx: JobContext, conn: Any, backend_id: int) -> dict[str, tup
     return out
 
 
+@functools.cache
+def _due_pushes() -> Any:
+    p = t.inventory_pushes
+    return (sa.select(p.c.id, p.c.sku, p.c.quantity, p.c.attempts, p.c.first_failure_at)
+            .where(p.c.connection_id == sa.bindparam(steps.SOURCE_ID), steps.due_clause(p, sa.bindparam(steps.NOW)))
+            .order_by(p.c.sku))
+
+
 async def push(ctx: JobContext) -> None:
     src = ctx.hub.source(ctx.row)
     if not ctx.hub.capabilities(ctx.row).inventory_push or not src.settings.inventory_enabled:
@@ -184,20 +195,20 @@ async def push(ctx: JobContext) -> None:
         route = ctx.hub.route_for_source(conn, ctx.row.id)
         if route is None:
             return []
-        steps.release(conn, p, p.c.connection_id == ctx.row.id)
+        steps.release(conn, p, ctx.row.id, by="connection_id")
         desired = desired_levels(ctx, conn, route.backend_id)
         existing = {r.sku: r for r in conn.execute(sa.select(p).where(p.c.connection_id == ctx.row.id))}
         for sku, (value, detail) in desired.items():
             row = existing.get(sku)
             if row is None:
-                conn.execute(p.insert().values(connection_id=ctx.row.id, sku=sku, quantity=value, detail=detail,
-                                               state=steps.PENDING, attempts=0, last_error=""))
+                prepared.execute(conn, prepared.insert_into(p), {
+                    "connection_id": ctx.row.id, "sku": sku, "quantity": value, "detail": detail,
+                    "state": steps.PENDING, "attempts": 0, "last_error": ""})
             elif row.quantity != value or (row.pushed_quantity != value and row.state == steps.DONE):
-                conn.execute(p.update().where(p.c.id == row.id).values(
-                    quantity=value, detail=detail, state=steps.PENDING, next_attempt_at=None, first_failure_at=None))
-        return list(conn.execute(sa.select(p.c.id, p.c.sku, p.c.quantity, p.c.attempts, p.c.first_failure_at)
-                                 .where(p.c.connection_id == ctx.row.id, steps.due_clause(p, utcnow()))
-                                 .order_by(p.c.sku)))
+                prepared.execute(conn, prepared.update_by_id(p), {
+                    ROW_ID: row.id, "quantity": value, "detail": detail, "state": steps.PENDING,
+                    "next_attempt_at": None, "first_failure_at": None})
+        return prepared.execute(conn, _due_pushes(), {steps.SOURCE_ID: ctx.row.id, steps.NOW: utcnow()}).all()
 
     due = await ctx.hub.in_ledger(plan)
     batches = [due[i:i + PUSH_BATCH] for i in range(0, len(due), PUSH_BATCH)]

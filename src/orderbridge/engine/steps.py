@@ -24,8 +24,13 @@ PENDING, IN_FLIGHT, DONE, ERROR, PARKED, CANCELED, WAITING = (
 )
 OPEN_STATES = (PENDING, IN_FLIGHT, WAITING, ERROR, PARKED)
 
+# The bound parameters of the statements a job runs at each run (built once: constructing one
+# costs more than running it, and jobs run every second or so per connection, idle or not).
+SOURCE_ID = "source_id"  # the connection the job runs for
+NOW = "now"  # the time rows are due by
 
-def due_clause(table: sa.Table, now: datetime) -> Any:
+
+def due_clause(table: sa.Table, now: datetime | sa.BindParameter[Any]) -> Any:
     return sa.and_(
         table.c.state == PENDING,
         sa.or_(table.c.next_attempt_at.is_(None), table.c.next_attempt_at <= now),
@@ -90,7 +95,7 @@ def fail_data(conn: Connection, table: sa.Table, row_id: int, message: str) -> N
     )
 
 
-def of_source(table: sa.Table, source_id: int) -> Any:
+def of_source(table: sa.Table, source_id: Any) -> Any:
     """The rows of ``table`` (an order's steps) whose order came from this source: a correlated
     EXISTS, so the database walks the few rows the rest of the condition picks (by the state index)
     and looks each order up by its key, where ``IN (SELECT ...)`` would gather every order of the
@@ -99,10 +104,17 @@ def of_source(table: sa.Table, source_id: int) -> Any:
     return sa.exists().where(o.c.id == table.c.order_id, o.c.connection_id == source_id)
 
 
-def release(conn: Connection, table: sa.Table, where: Any) -> int:
-    """Return orphaned in_flight rows (their run died) to pending; their next try looks up first."""
-    res = conn.execute(table.update().where(where, table.c.state == IN_FLIGHT).values(state=PENDING))
-    return int(res.rowcount or 0)
+def release(conn: Connection, table: sa.Table, connection_id: int, by: str | None = None) -> int:
+    """Return one connection's orphaned in_flight rows (their run died) to pending; their next try
+    looks up first. The rows of its orders (``of_source``), or with ``by`` those whose column of
+    that name holds the connection's id."""
+    return int(prepared.execute(conn, _orphans(table, by), {SOURCE_ID: connection_id}).rowcount or 0)
+
+
+@functools.cache
+def _orphans(table: sa.Table, by: str | None) -> sa.Update:
+    mine = of_source(table, sa.bindparam(SOURCE_ID)) if by is None else table.c[by] == sa.bindparam(SOURCE_ID)
+    return table.update().where(mine, table.c.state == IN_FLIGHT).values(state=PENDING)
 
 
 def requeue(conn: Connection, table: sa.Table, where: Any) -> int:
