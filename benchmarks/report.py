@@ -50,6 +50,13 @@ def failures(report: dict[str, Any]) -> list[str]:
             for p in run_problems(name, report[name], time_boxed=time_boxed)]
 
 
+def _rows_written(ledger: dict[str, float] | None) -> float | None:
+    """Rows inserted, updated and deleted per order (PostgreSQL's counts), None without them."""
+    if not ledger:
+        return None
+    return round(ledger["rows_inserted"] + ledger["rows_updated"] + ledger["rows_deleted"], 2)
+
+
 def _client(run: dict[str, Any]) -> dict[str, Any]:
     result: dict[str, Any] = run.get("hub") or run.get("client") or {}
     return result
@@ -89,6 +96,9 @@ def table(report: dict[str, Any]) -> Table:
         ("client CPU s / 1,000 orders", lambda r: _client(r).get("cpu_seconds_per_1000_orders")),
         ("sandboxes CPU s / 1,000 orders", lambda r: r.get("sandbox_cpu_seconds_per_1000_orders")),
         ("ledger server CPU s / 1,000 orders", lambda r: r.get("ledger_server_cpu_seconds_per_1000_orders")),
+        ("ledger transactions / order", lambda r: r.get("ledger_per_order", {}).get("transactions")),
+        ("ledger rows written / order", lambda r: _rows_written(r.get("ledger_per_order"))),
+        ("ledger rows read / order", lambda r: r.get("ledger_per_order", {}).get("rows_read")),
         ("bench process CPU s / 1,000 orders", lambda r: r.get("bench_cpu_seconds_per_1000_orders")),
         ("machine's cores busy (share)", lambda r: r.get("machine_busy_share")),
         ("client peak RSS (MB)", lambda r: _client(r).get("peak_rss_mb")),

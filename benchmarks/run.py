@@ -19,6 +19,7 @@ import httpx
 from benchmarks.floor import Target as FloorTarget
 from benchmarks.floor import run_in_process as floor_process
 from benchmarks.ledger import fresh_ledger
+from benchmarks.ledger_activity import ledger_counts, per_order
 from benchmarks.metrics import CallLog, RunCpu, end_state, inventory_mismatches, percentile
 from benchmarks.report import run_problems
 from benchmarks.runner import HubSpec, Runner, check_runner, make_runner
@@ -204,6 +205,7 @@ async def run_hub(opts: BenchOptions, world: World, workdir: Path, progress: Pro
     logs = [CallLog("houzz", world.houzz.url), CallLog("tradegecko", world.tradegecko.url)]
     with fresh_ledger(opts.database_url, workdir, label, keep=opts.keep_ledger) as url:
         await asyncio.to_thread(prepare_ledger, url, cfg)
+        counted_from = await asyncio.to_thread(ledger_counts, url)  # PostgreSQL: the run's ledger work
         port = free_port()
         runner.start(HubSpec(url, cfg.runner.model_dump(), port))
         usage = None
@@ -240,9 +242,13 @@ async def run_hub(opts: BenchOptions, world: World, workdir: Path, progress: Pro
                     await asyncio.to_thread(runner.stop)
             if server is not None:
                 server.close()  # before the run's database is dropped
+        ledger = None
+        if counted_from is not None:
+            counted = await asyncio.to_thread(ledger_counts, url)
+            ledger = per_order(counted_from, counted, len(world.order_ids)) if counted is not None else None
     state = await asyncio.to_thread(end_state, world, check_inventory=True)
     return {"finished": finished, "seconds": elapsed, "usage": usage, "state": state, "logs": logs,
-            "confirmed_at": milestones.at, **used, "server_cpu": server_cpu}
+            "confirmed_at": milestones.at, **used, "server_cpu": server_cpu, "ledger_per_order": ledger}
 
 
 async def run_floor(opts: BenchOptions, world: World, progress: Progress) -> dict[str, Any]:
@@ -332,6 +338,8 @@ def _figures(result: dict[str, Any], orders: int) -> dict[str, Any]:
         out["machine_busy_share"] = result["machine_busy"]
     if result.get("server_cpu") is not None:
         out["ledger_server_cpu_seconds_per_1000_orders"] = round(result["server_cpu"] / orders * 1000, 2)
+    if result.get("ledger_per_order") is not None:
+        out["ledger_per_order"] = result["ledger_per_order"]
     usage = result.get("usage")
     if usage is not None:
         out["hub"] = {**asdict(usage), "cpu_seconds_per_1000_orders": round(usage.cpu_seconds / orders * 1000, 2)}

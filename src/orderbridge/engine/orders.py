@@ -446,8 +446,18 @@ def _plainly(status: OrderStatus) -> Any:
     if status == OrderStatus.AT_WMS:
         where += [~sa.exists().where(t.shipments.c.order_id == o.c.id), ~sa.exists().where(c.c.order_id == o.c.id)]
     elif status == OrderStatus.SHIPPED:
-        where.append(sa.or_(~sa.exists().where(c.c.order_id == o.c.id),
-                            sa.exists().where(c.c.order_id == o.c.id, c.c.state != steps.DONE)))
+        # No confirmation, or one still to be made: none made unless another is still to be. Said
+        # without OR: PostgreSQL reads an OR of EXISTS as a hash of the whole confirmations table,
+        # built at every run of the statement (O(orders) each) where the table was small when the
+        # plan was made (a new ledger, not yet analysed); this is an anti-join on the order's key.
+        # The state is tested in a form no index serves, so that the order's own rows are found by
+        # its key: with no statistics yet, the index of due rows (state first) looks as good, and
+        # reads every confirmation made.
+        other = sa.alias(c)
+        made = sa.case((c.c.state == steps.DONE, 1), else_=0) == 1
+        where.append(~sa.exists().where(
+            c.c.order_id == o.c.id, made,
+            ~sa.exists().where(other.c.order_id == c.c.order_id, other.c.state != steps.DONE)))
     elif status == OrderStatus.CONFIRMED:
         # The order's one confirmation, of the whole order, done: confirmed however much it shipped.
         where += [sa.exists().where(c.c.order_id == o.c.id),
