@@ -17,6 +17,7 @@ import time
 import sqlalchemy as sa
 from sqlalchemy.pool import NullPool
 
+from benchmarks.server_cpu import OTHER_SESSIONS
 from orderbridge.ledger.db import _normalise
 
 COUNTS = sa.text(
@@ -24,8 +25,6 @@ COUNTS = sa.text(
     "tup_inserted AS rows_inserted, tup_updated AS rows_updated, tup_deleted AS rows_deleted, "
     "tup_returned AS rows_read, tup_fetched AS rows_fetched FROM pg_stat_database "
     "WHERE datname = current_database()")
-OTHERS = sa.text("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
-                 "AND pid <> pg_backend_pid()")
 SETTLE_SECONDS = 5.0
 
 
@@ -38,7 +37,7 @@ def ledger_counts(url: str, settle: float = SETTLE_SECONDS) -> dict[str, int] | 
     try:
         deadline = time.monotonic() + settle
         with engine.connect() as conn:
-            while conn.execute(OTHERS).scalar_one() and time.monotonic() < deadline:
+            while conn.execute(OTHER_SESSIONS).first() is not None and time.monotonic() < deadline:
                 conn.rollback()  # a fresh snapshot of the statistics for the next look
                 time.sleep(0.05)
             conn.rollback()

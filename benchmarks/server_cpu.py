@@ -27,6 +27,9 @@ from orderbridge.ledger.db import _normalise
 log = logging.getLogger("orderbridge.bench")
 
 LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1"}
+# The server processes of the other sessions on the database the connection is on.
+OTHER_SESSIONS = sa.text(
+    "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()")
 SAMPLE_SECONDS = 1.0
 
 
@@ -67,9 +70,7 @@ class ServerCpu:
     def _pids(self) -> list[int]:
         if self._conn is None:
             self._conn = self._engine.connect().execution_options(isolation_level="AUTOCOMMIT")
-        return [int(p) for p in self._conn.execute(sa.text(
-            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
-        )).scalars()]
+        return [int(p) for p in self._conn.execute(OTHER_SESSIONS).scalars()]
 
     def sample(self) -> None:
         with self._lock:
