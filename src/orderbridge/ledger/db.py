@@ -96,6 +96,21 @@ def create_engine(url: str | None = None) -> Engine:
     )
 
 
+@contextlib.contextmanager
+def one_snapshot(db: Engine) -> Iterator[sa.Connection]:
+    """A connection for a page read in several queries. On PostgreSQL they all see the ledger as of
+    one moment (a REPEATABLE READ transaction): each statement otherwise sees what was committed
+    before it, and an order's page could show its status from before a step its timeline already
+    shows. On SQLite, a connection as it is (a transaction there would take the write lock)."""
+    with db.connect() as conn:
+        if db.dialect.name != "postgresql":
+            yield conn
+            return
+        conn.execution_options(isolation_level="REPEATABLE READ")
+        with conn.begin():
+            yield conn
+
+
 IDLE_PING_SECONDS = 10.0
 
 

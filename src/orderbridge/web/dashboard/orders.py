@@ -14,6 +14,7 @@ from orderbridge.connectors.errors import ConnectorError
 from orderbridge.engine.intake import repull_order
 from orderbridge.engine.operations import cancel_sending, retry_order
 from orderbridge.ledger import schema as t
+from orderbridge.ledger.db import one_snapshot
 from orderbridge.web.dashboard import scope
 from orderbridge.web.dashboard.auth import Ctx
 from orderbridge.web.dashboard.overview import STATUSES
@@ -109,7 +110,7 @@ def _order_id(ctx: Ctx) -> int:
 
 def show_order(ctx: Ctx) -> Response:
     oid = _order_id(ctx)
-    with ctx.hub.db.connect() as conn:
+    with one_snapshot(ctx.hub.db) as conn:  # the order's status and its timeline as of one moment
         row = _order(ctx, conn, oid)
 
         def rows(table: sa.Table, *order: Any) -> list[Any]:
